@@ -1,0 +1,312 @@
+"""The exceptions vertexchat raises, and Google's error body turned into one.
+
+::
+
+    VertexChatError
+    ├── APIError                      something went wrong talking to the server
+    │   ├── APIStatusError            the server answered with an HTTP error status
+    │   │   ├── BadRequestError           400
+    │   │   ├── AuthenticationError       401
+    │   │   ├── PermissionDeniedError     403
+    │   │   ├── NotFoundError             404
+    │   │   ├── ConflictError             409
+    │   │   ├── RateLimitError            429
+    │   │   ├── CancelledByServerError    499
+    │   │   └── InternalServerError       5xx
+    │   ├── APIConnectionError        no HTTP response (refused, reset, DNS, TLS)
+    │   │   └── APITimeoutError           a connect/read/write/pool timeout or the call deadline
+    │   ├── StreamError               a stream failed after it started (error event, cut short)
+    │   └── ResponseValidationError   the server's body is not what Vertex sends
+    ├── CredentialsError              Google credentials could not be loaded or refreshed
+    └── OutputParseError              model output did not parse into the requested type
+
+Messages never contain credentials: headers are not copied into exceptions, and the request
+object kept on ``APIError.request`` is httpx's, whose repr shows only method and URL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CancelledByServerError",
+    "ConflictError",
+    "CredentialsError",
+    "GoogleError",
+    "InternalServerError",
+    "NotFoundError",
+    "OutputParseError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "StreamError",
+    "VertexChatError",
+    "parse_google_error",
+    "status_error_from_response",
+]
+
+_MAX_BODY_IN_MESSAGE = 500
+
+
+class VertexChatError(Exception):
+    """Base class of every exception vertexchat raises on purpose."""
+
+
+class APIError(VertexChatError):
+    """Something went wrong talking to the server."""
+
+    request: httpx.Request | None
+    attempts: int
+
+    def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+        self.attempts = 1
+
+    def __str__(self) -> str:
+        if self.attempts > 1:
+            return f"{self.message} (after {self.attempts} attempts)"
+        return self.message
+
+
+class GoogleError:
+    """The parsed body of a Google API error: ``{"error": {code, message, status, details}}``."""
+
+    __slots__ = ("code", "details", "message", "status")
+
+    def __init__(
+        self,
+        *,
+        code: int | None,
+        message: str,
+        status: str | None,
+        details: list[dict[str, Any]],
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details
+
+    def __repr__(self) -> str:
+        return f"GoogleError(code={self.code!r}, status={self.status!r}, message={self.message!r})"
+
+    def detail(self, type_suffix: str) -> dict[str, Any] | None:
+        """The first detail whose ``@type`` ends with ``type_suffix`` (e.g. ``"RetryInfo"``)."""
+        for item in self.details:
+            if str(item.get("@type", "")).endswith(type_suffix):
+                return item
+        return None
+
+    @property
+    def reason(self) -> str | None:
+        """``google.rpc.ErrorInfo.reason``, e.g. ``API_KEY_SERVICE_BLOCKED``."""
+        info = self.detail("ErrorInfo")
+        return str(info["reason"]) if info and "reason" in info else None
+
+    @property
+    def retry_delay(self) -> float | None:
+        """``google.rpc.RetryInfo.retryDelay`` in seconds (``"27s"`` → 27.0)."""
+        info = self.detail("RetryInfo")
+        raw = info.get("retryDelay") if info else None
+        if isinstance(raw, str) and raw.endswith("s"):
+            try:
+                return max(0.0, float(raw[:-1]))
+            except ValueError:
+                return None
+        if isinstance(raw, Mapping):  # proto JSON may also spell it {"seconds": 27, "nanos": 0}
+            try:
+                return float(raw.get("seconds", 0)) + float(raw.get("nanos", 0)) / 1e9
+            except (TypeError, ValueError):
+                return None
+        return None
+
+
+def parse_google_error(body: Any) -> GoogleError | None:
+    """Read Google's error model from a decoded JSON body, as an object or a one-item array."""
+    if isinstance(body, list) and body:
+        body = body[0]
+    if not isinstance(body, Mapping):
+        return None
+    error = body.get("error")
+    if not isinstance(error, Mapping):
+        return None
+    code = error.get("code")
+    details = error.get("details")
+    return GoogleError(
+        code=code if isinstance(code, int) else None,
+        message=str(error.get("message", "")),
+        status=str(error["status"]) if isinstance(error.get("status"), str) else None,
+        details=[d for d in details if isinstance(d, dict)] if isinstance(details, list) else [],
+    )
+
+
+class APIStatusError(APIError):
+    """The server answered with an HTTP error status; ``status`` is Google's canonical code."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: httpx.Response,
+        error: GoogleError | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message, request=response.request)
+        self.response = response
+        self.status_code = response.status_code
+        self.body = body
+        self.error = error
+        self.status = error.status if error else None
+        self.details = error.details if error else []
+
+    @property
+    def retry_after(self) -> float | None:
+        """The delay the server asked for: ``Retry-After`` header, else ``RetryInfo``."""
+        header = _parse_retry_after(self.response.headers.get("retry-after"))
+        if header is not None:
+            return header
+        return self.error.retry_delay if self.error else None
+
+
+class BadRequestError(APIStatusError):
+    """400: the request is invalid (``INVALID_ARGUMENT``, ``FAILED_PRECONDITION``)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the token is missing, expired or invalid (``UNAUTHENTICATED``)."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: IAM denies the call or the API is not enabled (``PERMISSION_DENIED``)."""
+
+
+class NotFoundError(APIStatusError):
+    """404: model, endpoint or region not found (``NOT_FOUND``)."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the server's state (``ABORTED``)."""
+
+
+class RateLimitError(APIStatusError):
+    """429: quota or shared capacity exhausted (``RESOURCE_EXHAUSTED``); retry later."""
+
+
+class CancelledByServerError(APIStatusError):
+    """499: the operation was cancelled (``CANCELLED``)."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed (``INTERNAL``, ``UNAVAILABLE``, ``DEADLINE_EXCEEDED``)."""
+
+
+class APIConnectionError(APIError):
+    """No HTTP response arrived: connection refused or reset, DNS or TLS failure."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect, read, write or pool timeout, or the call's overall deadline, expired."""
+
+
+class StreamError(APIError):
+    """A stream failed after it started: an error event, bad data, or an early end."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: httpx.Request | None = None,
+        error: GoogleError | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.error = error
+        self.status = error.status if error else None
+        self.code = error.code if error else None
+
+
+class ResponseValidationError(APIError):
+    """The server's body does not have the shape of a Vertex response."""
+
+
+class CredentialsError(VertexChatError):
+    """Google credentials could not be found, loaded or refreshed."""
+
+
+class OutputParseError(VertexChatError):
+    """Model output did not parse into the requested type; ``content`` holds the raw text."""
+
+    def __init__(self, message: str, *, content: str | None) -> None:
+        super().__init__(message)
+        self.content = content
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+    499: CancelledByServerError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The exception class for an HTTP error status."""
+    if status_code >= 500:
+        return InternalServerError
+    return _STATUS_CLASSES.get(status_code, APIStatusError)
+
+
+def status_error_from_response(response: httpx.Response, content: bytes) -> APIStatusError:
+    """Build the exception for an HTTP error response whose body has been read."""
+    try:
+        body: Any = json.loads(content)
+    except ValueError:
+        body = None
+    error = parse_google_error(body)
+    if error is not None:
+        label = f" {error.status}" if error.status else ""
+        message = f"HTTP {response.status_code}{label}: {error.message}"
+    else:
+        text = content.decode("utf-8", "replace").strip()
+        if len(text) > _MAX_BODY_IN_MESSAGE:
+            text = text[:_MAX_BODY_IN_MESSAGE] + "…"
+        reason = response.reason_phrase or "error"
+        message = f"HTTP {response.status_code} {reason}" + (f": {text}" if text else "")
+    cls = status_error_class(response.status_code)
+    return cls(message, response=response, error=error, body=body)
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    import time
+
+    return max(0.0, when.timestamp() - time.time())
