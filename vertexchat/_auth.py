@@ -1,0 +1,385 @@
+"""Google authentication for httpx: ADC or given credentials, refreshed once for many callers.
+
+Implements vertex-api.md §2. google-auth is synchronous and is imported only when first needed,
+so ``import vertexchat`` stays cheap; its blocking refresh runs in a worker thread, under an
+``anyio.Lock`` with a double check, so a thousand callers holding an expired token cause one
+refresh, and a request whose token is fresh takes neither the lock nor a thread.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import math
+import re
+import sys
+import time
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+import anyio.to_thread
+import httpx
+
+from vertexchat._exceptions import CredentialsError
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+
+__all__ = [
+    "ADC",
+    "CLOUD_PLATFORM_SCOPE",
+    "ApplicationDefault",
+    "BearerToken",
+    "GoogleAuth",
+    "resolve_auth",
+]
+
+CLOUD_PLATFORM_SCOPE: Final = "https://www.googleapis.com/auth/cloud-platform"
+
+_log = logging.getLogger(__name__)
+_TOKEN_REQUEST_TIMEOUT = 30.0
+_MAX_DETAIL = 300
+# Access tokens (ya29.…) and anything after "Bearer" are scrubbed from messages we build.
+_SECRET_PATTERN = re.compile(r"ya29\.[\w.~+/=-]+|(?i:bearer)\s+\S+")
+
+
+class ApplicationDefault:
+    """Type of the ``ADC`` sentinel: load Application Default Credentials on first use."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ADC"
+
+
+ADC: Final = ApplicationDefault()
+
+
+class BearerToken(httpx.Auth):
+    """A static bearer token sent as ``Authorization: Bearer …``; never refreshed."""
+
+    def __init__(self, token: str) -> None:
+        if not isinstance(token, str) or not token.strip():
+            raise ValueError("BearerToken needs a non-empty token string")
+        self._header = f"Bearer {token.strip()}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the authorization header."""
+        request.headers["authorization"] = self._header
+        yield request
+
+    def __repr__(self) -> str:
+        return "BearerToken('***')"
+
+
+@dataclass(frozen=True)
+class _Token:
+    """Headers carrying one access token, and the monotonic time until which they are fresh."""
+
+    headers: Mapping[str, str]
+    fresh_until: float
+
+
+class GoogleAuth(httpx.Auth):
+    """httpx auth from google-auth credentials (Application Default Credentials by default).
+
+    The token is refreshed ``refresh_margin`` seconds before it expires and once after a 401,
+    in a worker thread, one refresh at a time. Async only: use it with ``httpx.AsyncClient``.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials | None = None,
+        *,
+        scopes: Sequence[str] = (CLOUD_PLATFORM_SCOPE,),
+        refresh_margin: float = 300.0,
+        refresh_client: httpx.Client | None = None,
+    ) -> None:
+        if isinstance(scopes, str):
+            raise TypeError("scopes must be a sequence of scope strings, not one string")
+        if not refresh_margin >= 0 or math.isinf(refresh_margin):
+            raise ValueError("refresh_margin must be a finite number of seconds >= 0")
+        self._scopes = tuple(scopes)
+        self._margin = float(refresh_margin)
+        self._credentials = _scoped(credentials, self._scopes) if credentials else None
+        self._from_adc = credentials is None
+        self._default_project: str | None = None
+        self._transport = _TokenTransport(refresh_client)
+        self._token: _Token | None = None
+        self._lock: anyio.Lock | None = None
+        self._attempts = 0  # refresh attempts finished, successful or not
+        self._failure: BaseException | None = None  # why the latest attempt failed
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """The google-auth credentials in use; ``None`` until ADC has been loaded."""
+        return self._credentials
+
+    @property
+    def default_project(self) -> str | None:
+        """The project ADC reported when it was loaded (``None`` before, or if it had none)."""
+        return self._default_project
+
+    def __repr__(self) -> str:
+        source = "ADC" if self._credentials is None else type(self._credentials).__name__
+        return f"GoogleAuth({source}, scopes={list(self._scopes)!r})"
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Add a fresh token; after a 401, refresh once and send the request once more."""
+        token = self._token
+        if token is None or time.monotonic() >= token.fresh_until:
+            token = await self._fresh_token()
+        issued_after = self._attempts
+        request.headers.update(token.headers)
+        response = yield request
+        if response.status_code != httpx.codes.UNAUTHORIZED:
+            return
+        _log.debug("HTTP 401 from %s; refreshing the Google access token", request.url.host)
+        await self._refresh(issued_after, force=True)
+        request.headers.update(self._current().headers)
+        yield request
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        """Refuse: vertexchat is async-only, and a blocking refresh would stall the caller."""
+        raise RuntimeError("GoogleAuth is async-only: use it with httpx.AsyncClient")
+
+    async def ensure_valid(self) -> None:
+        """Load credentials and refresh the token now if it is missing or about to expire."""
+        token = self._token
+        if token is None or time.monotonic() >= token.fresh_until:
+            await self._fresh_token()
+
+    async def force_refresh(self) -> None:
+        """Refresh the token now, unless another task is refreshing it already."""
+        await self._refresh(self._attempts, force=True)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client used to reach Google's token endpoint, if this object owns it."""
+        self._transport.close()
+
+    def close(self) -> None:
+        """Close the HTTP client used to reach Google's token endpoint, if this object owns it."""
+        self._transport.close()
+
+    async def _fresh_token(self) -> _Token:
+        seen = self._attempts
+        if self._adopt_current():  # credentials handed to us with a good token: no lock, no thread
+            return self._current()
+        await self._refresh(seen, force=False)
+        return self._current()
+
+    async def _refresh(self, seen: int, *, force: bool) -> None:
+        """Refresh unless an attempt finished since ``seen``; share that attempt's outcome."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            if self._attempts != seen:
+                if self._failure is not None:
+                    raise self._credentials_error(self._failure) from self._failure
+                return
+            if not force and self._adopt_current():
+                return
+            await self._refresh_in_thread()
+
+    async def _refresh_in_thread(self) -> None:
+        _log.debug("refreshing the Google access token")
+        self._failure = None
+        try:
+            self._token = await anyio.to_thread.run_sync(self._refresh_blocking)
+        except BaseException as exc:
+            self._failure = exc
+            if isinstance(exc, Exception):
+                _log.debug("refreshing the Google access token failed: %s", type(exc).__name__)
+                raise self._credentials_error(exc) from exc
+            raise
+        finally:
+            self._attempts += 1
+
+    def _refresh_blocking(self) -> _Token:
+        """Runs in a worker thread: load ADC if needed, refresh, read the new token."""
+        credentials = self._credentials
+        if credentials is None:
+            credentials = self._credentials = self._load_default()
+        credentials.refresh(self._transport)  # type: ignore[no-untyped-call]
+        token = self._token_from(credentials, just_refreshed=True)
+        if token is None:
+            raise CredentialsError("Google credentials refreshed without returning a token")
+        return token
+
+    def _load_default(self) -> Credentials:
+        import google.auth
+
+        credentials, project = google.auth.default(scopes=list(self._scopes))
+        self._default_project = project
+        return credentials
+
+    def _adopt_current(self) -> bool:
+        """Use the credentials' token if it is fresh already (e.g. refreshed by their owner)."""
+        if self._credentials is None:
+            return False
+        token = self._token_from(self._credentials, just_refreshed=False)
+        if token is None or time.monotonic() >= token.fresh_until:
+            return False
+        self._token = token
+        return True
+
+    def _token_from(self, credentials: Credentials, *, just_refreshed: bool) -> _Token | None:
+        if not credentials.token:
+            return None
+        headers: dict[str, str] = {}
+        # authorization, plus x-goog-user-project when the credentials carry a quota project
+        credentials.apply(headers)  # type: ignore[no-untyped-call]
+        now = time.monotonic()
+        remaining = _seconds_until(credentials.expiry)
+        if remaining is None:
+            return _Token(headers, math.inf)
+        if just_refreshed:
+            # A token that lives shorter than the margin is still used for half its life,
+            # instead of being refreshed again on every request.
+            return _Token(headers, now + max(remaining - self._margin, remaining / 2))
+        return _Token(headers, now + remaining - self._margin)
+
+    def _current(self) -> _Token:
+        if self._token is None:  # only if a refresh attempt was interrupted before it finished
+            raise CredentialsError(
+                "no Google access token is available; the refresh was interrupted"
+            )
+        return self._token
+
+    def _credentials_error(self, exc: BaseException) -> CredentialsError:
+        return CredentialsError(_describe_failure(exc, from_adc=self._from_adc))
+
+
+class _TokenResponse:
+    """``google.auth.transport.Response``: what google-auth reads from an HTTP response."""
+
+    __slots__ = ("data", "headers", "status")
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        self.headers: Mapping[str, str] = response.headers
+        self.data = response.content
+
+
+class _TokenTransport:
+    """``google.auth.transport.Request`` on a sync ``httpx.Client``, used from worker threads."""
+
+    def __init__(self, client: httpx.Client | None) -> None:
+        self._client = client
+        self._owns_client = client is None
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> _TokenResponse:
+        """Send one request for google-auth; httpx failures become google-auth TransportErrors."""
+        from google.auth.exceptions import TransportError
+
+        client = self._get_client()
+        request_timeout = _TOKEN_REQUEST_TIMEOUT if timeout is None else timeout
+        try:
+            response = client.request(
+                method, url, content=body, headers=headers, timeout=request_timeout
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            raise TransportError(message) from exc  # type: ignore[no-untyped-call]
+        return _TokenResponse(response)
+
+    def _get_client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(follow_redirects=True)
+        return self._client
+
+    def close(self) -> None:
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def resolve_auth(auth: object) -> httpx.Auth | None:
+    """Turn the client's ``auth=`` argument into an ``httpx.Auth`` (``None``: no auth)."""
+    if auth is ADC:
+        return GoogleAuth()
+    if auth is None:
+        return None
+    if isinstance(auth, httpx.Auth):
+        return auth
+    if isinstance(auth, str):
+        return BearerToken(auth)
+    if _is_google_credentials(auth):
+        return GoogleAuth(auth)  # type: ignore[arg-type]
+    raise TypeError(
+        "auth must be ADC, None, a token string, an httpx.Auth or google-auth credentials, "
+        f"not {type(auth).__name__}"
+    )
+
+
+def _is_google_credentials(value: object) -> bool:
+    # Without google.auth imported, nothing can be one of its credentials: skip the import.
+    module = sys.modules.get("google.auth.credentials")
+    return module is not None and isinstance(value, module.Credentials)
+
+
+def _scoped(credentials: Credentials, scopes: tuple[str, ...]) -> Credentials:
+    from google.auth.credentials import Credentials, with_scopes_if_required
+
+    if not isinstance(credentials, Credentials):
+        raise TypeError(
+            f"credentials must be google-auth Credentials, not {type(credentials).__name__}"
+        )
+    scoped: Credentials = with_scopes_if_required(credentials, scopes)  # type: ignore[no-untyped-call]
+    return scoped
+
+
+def _seconds_until(expiry: datetime.datetime | None) -> float | None:
+    if expiry is None:
+        return None
+    if expiry.tzinfo is None:  # google-auth keeps expiry as naive UTC
+        expiry = expiry.replace(tzinfo=datetime.timezone.utc)
+    return expiry.timestamp() - time.time()
+
+
+def _describe_failure(exc: BaseException, *, from_adc: bool) -> str:
+    from google.auth import exceptions
+
+    detail = _safe_detail(exc)
+    if isinstance(exc, exceptions.DefaultCredentialsError):
+        if from_adc:
+            return (
+                "Google Application Default Credentials were not found or could not be loaded "
+                f"({detail}). Run `gcloud auth application-default login`, set "
+                "GOOGLE_APPLICATION_CREDENTIALS to a credentials file, "
+                "or pass auth= to the client."
+            )
+        return f"the Google credentials could not be loaded ({detail})"
+    if isinstance(exc, exceptions.TransportError):
+        return f"could not reach Google to refresh the access token ({detail})"
+    if isinstance(exc, exceptions.RefreshError):
+        hint = " Run `gcloud auth application-default login` again." if from_adc else ""
+        return f"refreshing the Google access token failed ({detail}).{hint}"
+    if isinstance(exc, CredentialsError):
+        return str(exc)
+    if not isinstance(exc, Exception):
+        return "the Google access token refresh was interrupted"
+    return f"refreshing the Google access token failed ({detail})"
+
+
+def _safe_detail(exc: BaseException) -> str:
+    """The error's first argument only: google-auth puts raw token-endpoint bodies after it."""
+    first = exc.args[0] if exc.args else None
+    if not isinstance(first, str) or not first:
+        return type(exc).__name__
+    text = _SECRET_PATTERN.sub("***", first)
+    return text if len(text) <= _MAX_DETAIL else text[:_MAX_DETAIL] + "…"
