@@ -18,6 +18,7 @@
     │   ├── StreamError               a stream failed after it started (error event, cut short)
     │   └── ResponseValidationError   the server's body is not what Vertex sends
     ├── CredentialsError              Google credentials could not be loaded or refreshed
+    ├── InvalidRequestError           the request is invalid; nothing was sent (also a ValueError)
     └── OutputParseError              model output did not parse into the requested type
 
 Messages never contain credentials: headers are not copied into exceptions, and the request
@@ -44,6 +45,7 @@ __all__ = [
     "CredentialsError",
     "GoogleError",
     "InternalServerError",
+    "InvalidRequestError",
     "NotFoundError",
     "OutputParseError",
     "PermissionDeniedError",
@@ -310,3 +312,11 @@ def _parse_retry_after(value: str | None) -> float | None:
     import time
 
     return max(0.0, when.timestamp() - time.time())
+
+
+class InvalidRequestError(VertexChatError, ValueError):
+    """The request is invalid and was not sent; the message names each offending field."""
+
+    def __init__(self, message: str, *, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []

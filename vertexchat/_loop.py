@@ -1,0 +1,76 @@
+"""The ``httpx.AsyncClient`` a ``Client`` sends through, kept valid across event loops.
+
+Connections belong to the event loop that opened them. Scripts and test suites often call
+``asyncio.run()`` several times with one ``Client``; reusing the first loop's pool in the
+second fails with "Event loop is closed". A client we own is therefore made per event loop,
+and one left behind by a finished loop is dropped (its sockets are closed by the transport's
+own finalizer, not awaited on a loop that no longer runs). A borrowed client is used as is.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+import httpx
+
+__all__ = ["LoopBoundHTTPClient", "current_loop_token"]
+
+
+def current_loop_token() -> object:
+    """An object identifying the running event loop (asyncio loop or trio run)."""
+    if "trio" in sys.modules:
+        import trio
+
+        try:
+            return trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass
+    import asyncio
+
+    return asyncio.get_running_loop()
+
+
+class LoopBoundHTTPClient:
+    """Hands out the ``httpx.AsyncClient`` for the running loop; owns it unless borrowed."""
+
+    def __init__(self, borrowed: httpx.AsyncClient | None, *, timeout: Any) -> None:
+        self._borrowed = borrowed
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+        self._loop: object = None
+        self._closed = False
+
+    async def get(self) -> httpx.AsyncClient:
+        """The client to send through on the running loop."""
+        if self._borrowed is not None:
+            return self._borrowed
+        if self._closed:
+            raise RuntimeError("this vertexchat.Client has been closed")
+        loop = current_loop_token()
+        if self._client is None or loop is not self._loop:
+            self._client = self._new_client()
+            self._loop = loop
+        return self._client
+
+    def _new_client(self) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+        return httpx.AsyncClient(timeout=self._timeout, limits=limits)
+
+    async def aclose(self) -> None:
+        """Close the owned client (on the loop that made it); a borrowed one stays open."""
+        self._closed = True
+        client, self._client = self._client, None
+        if client is not None and self._loop is current_loop_token():
+            await client.aclose()
+
+    def __del__(self) -> None:
+        if self._client is not None and not self._closed:
+            with warnings.catch_warnings():
+                warnings.simplefilter("default")
+                warnings.warn(
+                    "vertexchat.Client was not closed; use 'async with' or 'await aclose()'",
+                    ResourceWarning,
+                    stacklevel=1,
+                )

@@ -1,0 +1,202 @@
+"""The async stream of a ``stream=True`` call: bytes → SSE events → typed chunks.
+
+Edge module: it moves bytes from ``response.aiter_bytes()`` into the pure ``SSEDecoder`` and
+validates each ``data:`` payload into a ``ChatCompletionChunk``. Errors inside the stream (a
+``data: {"error": …}`` event, or the bare JSON error array Vertex writes without ``data:``)
+raise ``StreamError``; so does a stream that ends without ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any, Protocol
+
+import httpx
+from pydantic import ValidationError
+
+from ._accumulate import ChunkAccumulator
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ResponseValidationError,
+    StreamError,
+    parse_google_error,
+)
+from ._models import ChatCompletion, ChatCompletionChunk
+from ._sse import SSEDecoder
+
+__all__ = ["ChatCompletionStream"]
+
+
+class StreamRetry(Protocol):
+    """How a stream sends its request again, before the caller has seen any chunk."""
+
+    attempts: int
+
+    @property
+    def max_attempts(self) -> int: ...
+
+    async def reopen(self) -> httpx.Response: ...
+
+
+_DONE = "[DONE]"
+
+
+class ChatCompletionStream:
+    """``async for chunk in stream`` yields ``ChatCompletionChunk`` until ``[DONE]``.
+
+    Use it as an async context manager (or call ``aclose()``): leaving early, an exception or
+    cancellation releases the connection. ``await get_final_completion()`` consumes what is
+    left and returns the accumulated ``ChatCompletion``.
+    """
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        *,
+        retry: StreamRetry | None = None,
+    ) -> None:
+        self.response = response
+        self._retry = retry
+        self._accumulator = ChunkAccumulator()
+        self._iterator: AsyncIterator[ChatCompletionChunk] | None = None
+        self._delivered = False
+        self._finished = False
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<ChatCompletionStream {self.response.request.url} finished={self._finished}>"
+
+    async def __aenter__(self) -> ChatCompletionStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        if self._iterator is None:
+            self._iterator = self._chunks()
+        return self._iterator
+
+    async def aclose(self) -> None:
+        """Release the connection; safe to call more than once."""
+        if not self._closed:
+            self._closed = True
+            await self.response.aclose()
+
+    async def get_final_completion(self) -> ChatCompletion:
+        """Consume the rest of the stream and return everything it carried as one completion."""
+        async for _ in self:
+            pass
+        return self._accumulator.result()
+
+    @property
+    def completion(self) -> ChatCompletion:
+        """What the chunks received so far add up to (complete once the stream has finished)."""
+        return self._accumulator.result()
+
+    async def _chunks(self) -> AsyncIterator[ChatCompletionChunk]:
+        try:
+            while True:
+                try:
+                    async for chunk in self._read(self.response):
+                        self._delivered = True
+                        self._accumulator.add(chunk)
+                        yield chunk
+                    self._finished = True
+                    return
+                except APIError as error:
+                    if not await self._retry_before_first_chunk(error):
+                        raise
+        finally:
+            await self.aclose()
+
+    async def _retry_before_first_chunk(self, error: APIError) -> bool:
+        # A stream is replayed only while the caller has seen nothing of it.
+        retry = self._retry
+        if retry is None:
+            return False
+        error.attempts = retry.attempts
+        retryable = isinstance(error, (APIConnectionError, StreamError))
+        if self._delivered or not retryable or retry.attempts >= retry.max_attempts:
+            return False
+        await self.response.aclose()
+        self.response = await retry.reopen()
+        return True
+
+    async def _read(self, response: httpx.Response) -> AsyncIterator[ChatCompletionChunk]:
+        decoder = SSEDecoder()
+        stray: list[str] = []
+        try:
+            async for data in response.aiter_bytes():
+                for event in decoder.feed(data):
+                    if event.data == _DONE:
+                        return
+                    yield _parse_chunk(event.data, response.request)
+                stray.extend(decoder.take_stray_lines())
+            for event in decoder.close():
+                if event.data == _DONE:
+                    return
+                yield _parse_chunk(event.data, response.request)
+        except httpx.TimeoutException as exc:
+            raise APITimeoutError(f"stream timed out: {exc}", request=response.request) from exc
+        except httpx.TransportError as exc:
+            raise APIConnectionError(
+                f"stream connection failed: {exc!r}", request=response.request
+            ) from exc
+        stray.extend(decoder.take_stray_lines())
+        raise _early_end_error(stray, response.request)
+
+
+def _parse_chunk(data: str, request: httpx.Request) -> ChatCompletionChunk:
+    try:
+        chunk = ChatCompletionChunk.model_validate_json(data)
+    except ValidationError as exc:
+        raise _error_event(data, request) or ResponseValidationError(
+            f"stream event is not a chat.completion.chunk: {_clip(data)}", request=request
+        ) from exc
+    extra = chunk.model_extra
+    if extra and "error" in extra and not chunk.choices:
+        error = _error_event(data, request)
+        if error is not None:
+            raise error
+    return chunk
+
+
+def _error_event(data: str, request: httpx.Request) -> StreamError | None:
+    try:
+        body: Any = json.loads(data)
+    except ValueError:
+        return None
+    error = parse_google_error(body)
+    if error is None:
+        return None
+    return StreamError(
+        f"error inside the stream: {error.status or error.code}: {error.message}",
+        request=request,
+        error=error,
+    )
+
+
+def _early_end_error(stray: list[str], request: httpx.Request) -> StreamError:
+    if stray:
+        error = _error_event("\n".join(stray), request)
+        if error is not None:
+            return error
+        return StreamError(
+            f"stream ended without [DONE] after non-SSE lines: {_clip(' '.join(stray))}",
+            request=request,
+        )
+    return StreamError("stream ended without [DONE] (cut short)", request=request)
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,52 @@
+"""Pure: project, location, endpoint and API version → the base URL of chat completions.
+
+URL forms: ``shared/vertex-api.md`` §1. Requests go to ``{base_url}/chat/completions``.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["API_VERSIONS", "OPENAPI_ENDPOINT", "build_base_url", "chat_completions_url"]
+
+API_VERSIONS = ("v1", "v1beta1")
+OPENAPI_ENDPOINT = "openapi"
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+
+
+def _check_segment(name: str, value: str) -> str:
+    if not _SEGMENT.match(value):
+        raise ValueError(f"{name}={value!r} is not a valid resource id")
+    return value
+
+
+def build_base_url(
+    *,
+    project: str,
+    location: str,
+    endpoint: str = OPENAPI_ENDPOINT,
+    api_version: str = "v1",
+    host: str | None = None,
+) -> str:
+    """``https://{host}/{api_version}/projects/{p}/locations/{l}/endpoints/{endpoint}``.
+
+    The host is ``aiplatform.googleapis.com`` for ``location="global"`` and
+    ``{location}-aiplatform.googleapis.com`` otherwise, unless ``host`` overrides it
+    (a dedicated endpoint's DNS name, for example).
+    """
+    if api_version not in API_VERSIONS:
+        raise ValueError(f"api_version={api_version!r} must be one of {API_VERSIONS}")
+    _check_segment("project", project)
+    _check_segment("location", location)
+    _check_segment("endpoint", endpoint)
+    if host is None:
+        host = "aiplatform.googleapis.com"
+        if location != "global":
+            host = f"{location}-{host}"
+    origin = host.rstrip("/") if "://" in host else f"https://{host.rstrip('/')}"
+    return f"{origin}/{api_version}/projects/{project}/locations/{location}/endpoints/{endpoint}"
+
+
+def chat_completions_url(base_url: str) -> str:
+    """The chat completions URL under a base URL (a trailing slash is tolerated)."""
+    return base_url.rstrip("/") + "/chat/completions"
