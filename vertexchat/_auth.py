@@ -14,11 +14,13 @@ import math
 import re
 import sys
 import time
+import weakref
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import httpx
 
@@ -43,6 +45,11 @@ _TOKEN_REQUEST_TIMEOUT = 30.0
 _MAX_DETAIL = 300
 # Access tokens (ya29.…) and anything after "Bearer" are scrubbed from messages we build.
 _SECRET_PATTERN = re.compile(r"ya29\.[\w.~+/=-]+|(?i:bearer)\s+\S+")
+# One refresh lock per GoogleAuth and event loop, so one object works under asyncio.run() after
+# asyncio.run(), or under trio after asyncio; the token itself is shared by all of them.
+_refresh_locks: anyio.lowlevel.RunVar[weakref.WeakKeyDictionary[GoogleAuth, anyio.Lock]] = (
+    anyio.lowlevel.RunVar("vertexchat_refresh_locks")
+)
 
 
 class ApplicationDefault:
@@ -108,7 +115,6 @@ class GoogleAuth(httpx.Auth):
         self._default_project: str | None = None
         self._transport = _TokenTransport(refresh_client)
         self._token: _Token | None = None
-        self._lock: anyio.Lock | None = None
         self._attempts = 0  # refresh attempts finished, successful or not
         self._failure: BaseException | None = None  # why the latest attempt failed
 
@@ -161,7 +167,7 @@ class GoogleAuth(httpx.Auth):
 
     async def aclose(self) -> None:
         """Close the HTTP client used to reach Google's token endpoint, if this object owns it."""
-        self._transport.close()
+        self._transport.close()  # closing idle sockets does not block, so no thread is needed
 
     def close(self) -> None:
         """Close the HTTP client used to reach Google's token endpoint, if this object owns it."""
@@ -176,9 +182,7 @@ class GoogleAuth(httpx.Auth):
 
     async def _refresh(self, seen: int, *, force: bool) -> None:
         """Refresh unless an attempt finished since ``seen``; share that attempt's outcome."""
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        async with self._lock:
+        async with self._refresh_lock():
             if self._attempts != seen:
                 if self._failure is not None:
                     raise self._credentials_error(self._failure) from self._failure
@@ -186,6 +190,17 @@ class GoogleAuth(httpx.Auth):
             if not force and self._adopt_current():
                 return
             await self._refresh_in_thread()
+
+    def _refresh_lock(self) -> anyio.Lock:
+        try:
+            locks = _refresh_locks.get()
+        except LookupError:
+            locks = weakref.WeakKeyDictionary()
+            _refresh_locks.set(locks)
+        lock = locks.get(self)
+        if lock is None:
+            lock = locks[self] = anyio.Lock()
+        return lock
 
     async def _refresh_in_thread(self) -> None:
         _log.debug("refreshing the Google access token")
