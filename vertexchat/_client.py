@@ -252,7 +252,6 @@ class Completions:
     async def create(
         self,
         *,
-        stream: bool | None = None,
         timeout: TimeoutLike | _UseClientDefault = USE_CLIENT_DEFAULT,
         deadline: float | _UseClientDefault | None = USE_CLIENT_DEFAULT,
         max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
@@ -266,8 +265,6 @@ class Completions:
         anything is sent. ``None`` values count as not given.
         """
         client = self._client
-        if stream is not None:
-            params = {**params, "stream": stream} if "stream" not in params else params
         request = build_request(params, publisher_model=client._publisher_model)
         body = encode_request(request, params)
         call_deadline = client.deadline if isinstance(deadline, _UseClientDefault) else deadline
