@@ -110,7 +110,7 @@ class GoogleAuth(httpx.Auth):
             raise ValueError("refresh_margin must be a finite number of seconds >= 0")
         self._scopes = tuple(scopes)
         self._margin = float(refresh_margin)
-        self._credentials = _scoped(credentials, self._scopes) if credentials else None
+        self._credentials = None if credentials is None else _scoped(credentials, self._scopes)
         self._from_adc = credentials is None
         self._default_project: str | None = None
         self._transport = _TokenTransport(refresh_client)
