@@ -88,6 +88,11 @@ class _Token:
     headers: Mapping[str, str]
     fresh_until: float
 
+    def apply(self, request: httpx.Request) -> None:
+        """Write the headers into the request (item by item: cheaper than Headers.update)."""
+        for name, value in self.headers.items():
+            request.headers[name] = value
+
 
 class GoogleAuth(httpx.Auth):
     """httpx auth from google-auth credentials (Application Default Credentials by default).
@@ -140,13 +145,13 @@ class GoogleAuth(httpx.Auth):
         if token is None or time.monotonic() >= token.fresh_until:
             token = await self._fresh_token()
         issued_after = self._attempts
-        request.headers.update(token.headers)
+        token.apply(request)
         response = yield request
         if response.status_code != httpx.codes.UNAUTHORIZED:
             return
         _log.debug("HTTP 401 from %s; refreshing the Google access token", request.url.host)
         await self._refresh(issued_after, force=True)
-        request.headers.update(self._current().headers)
+        self._current().apply(request)
         yield request
 
     def sync_auth_flow(
