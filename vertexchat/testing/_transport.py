@@ -53,9 +53,17 @@ class _ScriptStream(httpx.AsyncByteStream):
         self._script = script
         self._request = request
         self._open = True
+        self._position = 0
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self._script.pieces:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        # An iterator object, not an async generator: nothing is left for the GC to finalize
+        # when a caller stops early (trio warns about unfinished async generators).
+        return self
+
+    async def __anext__(self) -> bytes:
+        while self._position < len(self._script.pieces):
+            piece = self._script.pieces[self._position]
+            self._position += 1
             if isinstance(piece, Delay):
                 await anyio.sleep(piece.seconds)
             elif isinstance(piece, Reset):
@@ -64,7 +72,8 @@ class _ScriptStream(httpx.AsyncByteStream):
                     "[Errno 104] Connection reset by peer", request=self._request
                 )
             else:
-                yield piece
+                return piece
+        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         if self._open:
