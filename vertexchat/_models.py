@@ -454,18 +454,14 @@ class ExtraContentOut(_Lenient):
         return None
 
     def to_request(self) -> ExtraContent | None:
-        """The part of this worth echoing to Vertex on the next turn."""
-        google = self.google
-        if not google or (google.thought_signature is None and google.thought is None):
-            signature = self.thought_signature
-            if signature is None:
-                return None
-            return ExtraContent(google=GoogleExtraContent(thought_signature=signature))
-        return ExtraContent(
-            google=GoogleExtraContent(
-                thought=google.thought, thought_signature=google.thought_signature
-            )
-        )
+        """The part of this worth echoing to Vertex on the next turn (signature, thought flag)."""
+        fields: dict[str, Any] = {}
+        if self.google is not None and self.google.thought is not None:
+            fields["thought"] = self.google.thought
+        signature = self.thought_signature
+        if signature is not None:
+            fields["thought_signature"] = signature
+        return ExtraContent(google=GoogleExtraContent(**fields)) if fields else None
 
 
 class FunctionCallOut(_Lenient):
@@ -505,23 +501,26 @@ class ChatCompletionMessage(_Lenient):
 
     def to_request(self) -> AssistantMessage:
         """This message as an ``AssistantMessage`` for the next turn, signatures included."""
-        calls = None
+        fields: dict[str, Any] = {"content": self.content}
         if self.tool_calls:
-            calls = [
-                ToolCall(
-                    id=call.id or "",
-                    function=FunctionCall(
-                        name=call.function.name or "", arguments=call.function.arguments or "{}"
-                    ),
-                    extra_content=call.extra_content.to_request() if call.extra_content else None,
-                )
-                for call in self.tool_calls
-            ]
+            fields["tool_calls"] = [_tool_call_request(call) for call in self.tool_calls]
         extra = self.extra_content.to_request() if self.extra_content else None
-        message = AssistantMessage(content=self.content, tool_calls=calls)
         if extra is not None:
-            message.extra_content = extra
-        return message
+            fields["extra_content"] = extra
+        return AssistantMessage(**fields)
+
+
+def _tool_call_request(call: ToolCallOut) -> ToolCall:
+    fields: dict[str, Any] = {
+        "id": call.id or "",
+        "function": FunctionCall(
+            name=call.function.name or "", arguments=call.function.arguments or "{}"
+        ),
+    }
+    extra = call.extra_content.to_request() if call.extra_content else None
+    if extra is not None:
+        fields["extra_content"] = extra
+    return ToolCall(**fields)
 
 
 class CompletionTokensDetails(_Lenient):

@@ -9,10 +9,12 @@ raise ``StreamError``; so does a stream that ends without ``data: [DONE]``.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Protocol
 
+import anyio
 import httpx
 from pydantic import ValidationError
 
@@ -26,7 +28,7 @@ from ._exceptions import (
     parse_google_error,
 )
 from ._models import ChatCompletion, ChatCompletionChunk
-from ._sse import SSEDecoder
+from ._sse import ServerSentEvent, SSEDecoder
 
 __all__ = ["ChatCompletionStream"]
 
@@ -43,29 +45,32 @@ class StreamRetry(Protocol):
 
 
 _DONE = "[DONE]"
+_DRAIN_SECONDS = 1.0
 
 
 class ChatCompletionStream:
     """``async for chunk in stream`` yields ``ChatCompletionChunk`` until ``[DONE]``.
 
-    Use it as an async context manager (or call ``aclose()``): leaving early, an exception or
-    cancellation releases the connection. ``await get_final_completion()`` consumes what is
+    Use it as an async context manager (or call ``aclose()``): leaving the block, an exception
+    or cancellation releases the connection. ``await get_final_completion()`` consumes what is
     left and returns the accumulated ``ChatCompletion``.
     """
 
-    def __init__(
-        self,
-        response: httpx.Response,
-        *,
-        retry: StreamRetry | None = None,
-    ) -> None:
+    def __init__(self, response: httpx.Response, *, retry: StreamRetry | None = None) -> None:
         self.response = response
         self._retry = retry
         self._accumulator = ChunkAccumulator()
-        self._iterator: AsyncIterator[ChatCompletionChunk] | None = None
         self._delivered = False
         self._finished = False
         self._closed = False
+        self._start_reading()
+
+    def _start_reading(self) -> None:
+        self._decoder = SSEDecoder()
+        self._events: deque[ServerSentEvent] = deque()
+        self._stray: list[str] = []
+        self._bytes: AsyncIterator[bytes] | None = None
+        self._eof = False
 
     def __repr__(self) -> str:
         return f"<ChatCompletionStream {self.response.request.url} finished={self._finished}>"
@@ -81,16 +86,33 @@ class ChatCompletionStream:
     ) -> None:
         await self.aclose()
 
-    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        if self._iterator is None:
-            self._iterator = self._chunks()
-        return self._iterator
+    def __aiter__(self) -> ChatCompletionStream:
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        try:
+            chunk = await self._next_chunk()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+            raise
+        self._delivered = True
+        self._accumulator.add(chunk)
+        return chunk
 
     async def aclose(self) -> None:
         """Release the connection; safe to call more than once."""
-        if not self._closed:
-            self._closed = True
-            await self.response.aclose()
+        if self._closed:
+            return
+        self._closed = True
+        await self._close_response()
+
+    async def _close_response(self) -> None:
+        byte_iterator, self._bytes = self._bytes, None
+        closer = getattr(byte_iterator, "aclose", None)
+        if closer is not None:
+            await closer()
+        await self.response.aclose()
 
     async def get_final_completion(self) -> ChatCompletion:
         """Consume the rest of the stream and return everything it carried as one completion."""
@@ -103,21 +125,61 @@ class ChatCompletionStream:
         """What the chunks received so far add up to (complete once the stream has finished)."""
         return self._accumulator.result()
 
-    async def _chunks(self) -> AsyncIterator[ChatCompletionChunk]:
-        try:
-            while True:
-                try:
-                    async for chunk in self._read(self.response):
-                        self._delivered = True
-                        self._accumulator.add(chunk)
-                        yield chunk
+    async def _next_chunk(self) -> ChatCompletionChunk:
+        while True:
+            try:
+                return await self._read_chunk()
+            except APIError as error:
+                if not await self._retry_before_first_chunk(error):
+                    raise
+
+    async def _read_chunk(self) -> ChatCompletionChunk:
+        request = self.response.request
+        while True:
+            if self._finished or self._closed:
+                raise StopAsyncIteration
+            if self._events:
+                data = self._events.popleft().data
+                if data == _DONE:
                     self._finished = True
-                    return
-                except APIError as error:
-                    if not await self._retry_before_first_chunk(error):
-                        raise
-        finally:
-            await self.aclose()
+                    await self._drain()
+                    raise StopAsyncIteration
+                return _parse_chunk(data, request)
+            if self._eof:
+                raise _early_end_error(self._stray, request)
+            await self._fill(request)
+
+    async def _fill(self, request: httpx.Request) -> None:
+        if self._bytes is None:
+            self._bytes = self.response.aiter_bytes()
+        try:
+            data = await self._bytes.__anext__()
+        except StopAsyncIteration:
+            self._events.extend(self._decoder.close())
+            self._eof = True
+        except httpx.TimeoutException as exc:
+            raise APITimeoutError(f"stream timed out: {exc!r}", request=request) from exc
+        except httpx.TransportError as exc:
+            raise APIConnectionError(
+                f"stream connection failed: {exc!r}", request=request
+            ) from exc
+        else:
+            self._events.extend(self._decoder.feed(data))
+        stray = self._decoder.take_stray_lines()
+        if stray:
+            self._stray.extend(stray)
+
+    async def _drain(self) -> None:
+        # Reading to the end returns the connection to the pool and exhausts httpx's chain of
+        # async generators (which cannot be closed from outside, and trio warns about).
+        if self._eof:
+            return
+        with anyio.move_on_after(_DRAIN_SECONDS):
+            try:
+                while not self._eof:
+                    await self._fill(self.response.request)
+            except APIError:
+                pass  # the answer is complete; a failure after [DONE] changes nothing
 
     async def _retry_before_first_chunk(self, error: APIError) -> bool:
         # A stream is replayed only while the caller has seen nothing of it.
@@ -128,32 +190,10 @@ class ChatCompletionStream:
         retryable = isinstance(error, (APIConnectionError, StreamError))
         if self._delivered or not retryable or retry.attempts >= retry.max_attempts:
             return False
-        await self.response.aclose()
+        await self._close_response()
         self.response = await retry.reopen()
+        self._start_reading()
         return True
-
-    async def _read(self, response: httpx.Response) -> AsyncIterator[ChatCompletionChunk]:
-        decoder = SSEDecoder()
-        stray: list[str] = []
-        try:
-            async for data in response.aiter_bytes():
-                for event in decoder.feed(data):
-                    if event.data == _DONE:
-                        return
-                    yield _parse_chunk(event.data, response.request)
-                stray.extend(decoder.take_stray_lines())
-            for event in decoder.close():
-                if event.data == _DONE:
-                    return
-                yield _parse_chunk(event.data, response.request)
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(f"stream timed out: {exc}", request=response.request) from exc
-        except httpx.TransportError as exc:
-            raise APIConnectionError(
-                f"stream connection failed: {exc!r}", request=response.request
-            ) from exc
-        stray.extend(decoder.take_stray_lines())
-        raise _early_end_error(stray, response.request)
 
 
 def _parse_chunk(data: str, request: httpx.Request) -> ChatCompletionChunk:
