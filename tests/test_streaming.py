@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -99,7 +100,7 @@ async def test_malformed_event_raises_typed_error() -> None:
     body = PieceStream(sse("{not json"))
     async with serve([body], []) as client:
         stream = await client.chat.completions.create(model="m/x", messages=MESSAGES, stream=True)
-        with pytest.raises(vertexchat.ResponseValidationError, match="not a chat.completion"):
+        with pytest.raises(vertexchat.ResponseValidationError, match=r"not a chat\.completion"):
             await stream.get_final_completion()
 
 
@@ -165,5 +166,5 @@ async def test_cancellation_inside_async_with_releases_the_connection() -> None:
             async with stream:
                 async for _ in stream:
                     scope.cancel()
-                    await anyio.sleep(0)
+                    await anyio.lowlevel.checkpoint()
         assert body.closed
