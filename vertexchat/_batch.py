@@ -1,0 +1,338 @@
+"""Fan-out: run many chat completions concurrently and hand back results as they finish.
+
+Edge module. ``concurrency`` workers pull from the (sync or async) input through an
+unbuffered memory object stream, so only in-flight items are held however long the input is,
+and push results into a bounded stream, so a slow consumer slows the workers down.
+
+Each attempt holds a slot of an ``AdaptiveLimiter``: 429s shrink the number of calls in flight,
+successes grow it back. When the client has its own limiter (``client.limiter``) every call on
+the client shares it and the client takes the slots; otherwise the batch makes one (ceiling
+``concurrency``, or the ``limiter=`` passed in) and takes a slot around each attempt itself.
+Retries happen here, one ``create(max_retries=0)`` per attempt, so the limiter sees every 429
+and ``BatchResult.attempts`` is exact; the client's ``RetryPolicy`` decides the delays.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    InvalidRequestError,
+    RateLimitError,
+    VertexChatError,
+)
+from ._limiter import AdaptiveLimiter
+from ._models import ChatCompletion, ChatCompletionRequest
+from ._progress import BatchStats
+from ._retry import RetryPolicy
+from ._streaming import ChatCompletionStream
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+__all__ = ["BatchResult", "BatchRun"]
+
+_CALL_OPTIONS = ("timeout", "deadline", "extra_headers")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One finished input item: ``response`` or ``error`` (after retries), never both.
+
+    ``index`` is the item's position in the input; ``request`` the item as given;
+    ``attempts`` counts HTTP attempts (0 when the request was invalid and never sent);
+    ``latency`` is seconds from the first attempt to the end, retry waits included.
+    """
+
+    index: int
+    request: Any
+    response: ChatCompletion | None = None
+    error: VertexChatError | None = None
+    attempts: int = 0
+    latency: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether the item ended with a response."""
+        return self.error is None
+
+
+ProgressCallback = Callable[[BatchStats], None]
+
+
+class BatchRun:
+    """Iterate for ``BatchResult``s in completion order; ``stats`` are live totals.
+
+    ::
+
+        async with client.batch(requests, concurrency=64) as results:
+            async for result in results:
+                print(result.index, result.response or result.error)
+
+    Leaving the ``async with`` block (a ``break``, an exception, cancellation) cancels the work
+    still in flight. A bare ``async for`` (no ``async with``) also works when it runs to the
+    end or its task is cancelled. An exception that is not a ``VertexChatError`` (a bug in a
+    callback or in the input iterator) stops the batch and is raised to the consumer.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        requests: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 64,
+        max_retries: int | None = None,
+        limiter: AdaptiveLimiter | None = None,
+        on_progress: ProgressCallback | None = None,
+        buffer: int | None = None,
+        **call_options: Any,
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError("concurrency must be an int >= 1")
+        unknown = set(call_options) - set(_CALL_OPTIONS)
+        if unknown:
+            raise TypeError(f"unexpected batch option(s): {', '.join(sorted(unknown))}")
+        self._client = client
+        self._requests = requests
+        self._concurrency = concurrency
+        self._policy = _policy(client, max_retries)
+        self._on_progress = on_progress
+        self._buffer = concurrency if buffer is None else buffer
+        self._call_options = call_options
+        shared: AdaptiveLimiter | None = getattr(client, "limiter", None)
+        if shared is not None and limiter is not None:
+            raise ValueError("the client already has a limiter; do not pass limiter=")
+        # Only a limiter of our own is acquired here; the client acquires its own per attempt.
+        self._own_limiter = None if shared is not None else limiter or AdaptiveLimiter(concurrency)
+        self.limiter: AdaptiveLimiter = shared or self._own_limiter  # type: ignore[assignment]
+        self.stats = BatchStats()
+        self._task_group: TaskGroup | None = None
+        self._receive: MemoryObjectReceiveStream[BatchResult] | None = None
+        self._failure: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return f"<BatchRun concurrency={self._concurrency} {self.stats!r}>"
+
+    # --- consumer side ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> BatchRun:
+        if self._task_group is not None:
+            raise RuntimeError("a BatchRun runs once; call client.batch() again")
+        send, self._receive = anyio.create_memory_object_stream[BatchResult](self._buffer)
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        self._task_group.start_soon(self._run, send)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        assert self._task_group is not None
+        assert self._receive is not None
+        self._task_group.cancel_scope.cancel()  # what is still in flight is not wanted
+        self._receive.close()
+        try:
+            swallowed = await self._task_group.__aexit__(exc_type, exc, traceback)
+        finally:
+            self.stats.finish()
+        if self._failure is not None:
+            raise self._failure
+        return bool(swallowed)
+
+    def __aiter__(self) -> AsyncIterator[BatchResult]:
+        if self._receive is not None:
+            return self._receive
+        return self._run_and_iterate()
+
+    async def _run_and_iterate(self) -> AsyncIterator[BatchResult]:
+        async with self:
+            assert self._receive is not None
+            async for result in self._receive:
+                yield result
+
+    # --- worker side -----------------------------------------------------------------------
+
+    def _fail(self, exc: BaseException) -> None:
+        """A programming error: stop everything and raise it to the consumer."""
+        if self._failure is None:
+            self._failure = exc
+        assert self._task_group is not None
+        self._task_group.cancel_scope.cancel()
+
+    async def _run(self, results: MemoryObjectSendStream[BatchResult]) -> None:
+        jobs_send, jobs_receive = anyio.create_memory_object_stream[tuple[int, Any]](0)
+        async with results, anyio.create_task_group() as workers:
+            with jobs_receive:
+                for _ in range(self._concurrency):
+                    workers.start_soon(self._work, jobs_receive.clone(), results.clone())
+            await self._feed(jobs_send)
+
+    async def _feed(self, jobs: MemoryObjectSendStream[tuple[int, Any]]) -> None:
+        """Pull items one at a time, only when a worker is free to take one."""
+        async with jobs:
+            index = 0
+            try:
+                if isinstance(self._requests, AsyncIterable):
+                    iterator = aiter(self._requests)
+                    try:
+                        while True:
+                            try:
+                                item = await anext(iterator)
+                            except StopAsyncIteration:
+                                break
+                            await self._hand_over(jobs, index, item)
+                            index += 1
+                    finally:
+                        await _aclose(iterator)
+                else:
+                    for item in self._requests:
+                        await self._hand_over(jobs, index, item)
+                        index += 1
+            except Exception as exc:
+                self._fail(exc)
+
+    async def _hand_over(
+        self, jobs: MemoryObjectSendStream[tuple[int, Any]], index: int, item: Any
+    ) -> None:
+        self.stats.record_submitted()
+        await jobs.send((index, item))
+
+    async def _work(
+        self,
+        jobs: MemoryObjectReceiveStream[tuple[int, Any]],
+        results: MemoryObjectSendStream[BatchResult],
+    ) -> None:
+        async with jobs, results:
+            async for index, item in jobs:
+                try:
+                    result = await self._execute(index, item)
+                    self._record(result)
+                except Exception as exc:
+                    self._fail(exc)
+                    return
+                try:
+                    await results.send(result)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    return  # the consumer has gone
+
+    def _record(self, result: BatchResult) -> None:
+        usage = result.response.usage if result.response is not None else None
+        self.stats.record(
+            ok=result.ok,
+            latency=result.latency,
+            attempts=result.attempts,
+            usage=(
+                (
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    usage.reasoning_tokens,
+                    usage.total_tokens,
+                )
+                if usage is not None
+                else (0, 0, 0, 0)
+            ),
+        )
+        if self._on_progress is not None:
+            self._on_progress(self.stats)
+
+    async def _execute(self, index: int, item: Any) -> BatchResult:
+        started = anyio.current_time()
+        attempts = 0
+        try:
+            params, options, policy = self._prepare(item)
+            while True:
+                attempts += 1
+                try:
+                    response = await self._attempt(params, options)
+                except APIError as error:
+                    error.attempts = attempts
+                    delay = _retry_delay(error, attempts, policy)
+                    if delay is None:
+                        raise
+                    await anyio.sleep(delay)
+                else:
+                    latency = anyio.current_time() - started
+                    return BatchResult(index, item, response, None, attempts, latency)
+        except VertexChatError as error:
+            if isinstance(error, InvalidRequestError):
+                attempts = 0  # refused before anything was sent
+            latency = anyio.current_time() - started
+            return BatchResult(index, item, None, error, attempts, latency)
+
+    def _prepare(self, item: Any) -> tuple[dict[str, Any], dict[str, Any], RetryPolicy]:
+        """``create()`` parameters, per-call options and the retry policy for one item."""
+        if isinstance(item, ChatCompletionRequest):
+            return item.model_dump(exclude_unset=True, by_alias=True), {}, self._policy
+        if not isinstance(item, Mapping):
+            raise InvalidRequestError(
+                f"batch item is a {type(item).__name__}; expected a ChatCompletionRequest "
+                "or a dict of create() parameters"
+            )
+        params = dict(item)
+        options = dict(self._call_options)
+        options.update({key: params.pop(key) for key in _CALL_OPTIONS if key in params})
+        retries = params.pop("max_retries", None)
+        policy = self._policy if retries is None else self._policy.with_max_retries(retries)
+        return params, options, policy
+
+    async def _attempt(self, params: dict[str, Any], options: dict[str, Any]) -> ChatCompletion:
+        limiter = self._own_limiter
+        if limiter is not None:
+            await limiter.acquire()
+        throttled, tokens = False, 0
+        try:
+            answer: ChatCompletion | ChatCompletionStream
+            answer = await self._client.chat.completions.create(**params, **options, max_retries=0)
+            if isinstance(answer, ChatCompletionStream):
+                async with answer:
+                    answer = await answer.get_final_completion()
+            tokens = answer.usage.total_tokens if answer.usage is not None else 0
+            return answer
+        except RateLimitError:
+            throttled = True
+            raise
+        finally:
+            if limiter is not None:
+                limiter.release(throttled=throttled, tokens=tokens)
+
+
+def _policy(client: Client, max_retries: int | None) -> RetryPolicy:
+    policy: RetryPolicy = getattr(client, "retry_policy", None) or RetryPolicy()
+    return policy if max_retries is None else policy.with_max_retries(max_retries)
+
+
+def _retry_delay(error: APIError, attempts: int, policy: RetryPolicy) -> float | None:
+    """Seconds to wait before the next attempt, or None when this error is final."""
+    if not policy.can_retry(attempts):
+        return None
+    if isinstance(error, APIStatusError):
+        if not policy.should_retry_status(error.status_code):
+            return None
+        server_delay = error.retry_after
+    elif isinstance(error, APIConnectionError):  # timeouts included: no answer was seen
+        server_delay = None
+    else:
+        return None  # a stream that failed after it started is not replayed
+    return policy.delay(attempts, server_delay=server_delay, random=random.random)
+
+
+async def _aclose(iterator: AsyncIterator[Any]) -> None:
+    """Close the caller's async generator in this task, even while being cancelled."""
+    closer = getattr(iterator, "aclose", None)
+    if closer is not None:
+        with anyio.CancelScope(shield=True):
+            await closer()
