@@ -611,3 +611,27 @@ def test_invalid_fault_configuration_fails_early() -> None:
         Faults(schedule=("boom",))
     with pytest.raises(ValueError, match="rate"):
         Faults(rate=1.5)
+
+
+def test_faults_can_be_queued_at_run_time() -> None:
+    emulator = Emulator()
+    emulator.schedule("503", "429")
+    assert [chat(emulator).status for _ in range(3)] == [503, 429, 200]
+    with pytest.raises(ValueError, match="fault token"):
+        emulator.schedule("ok", "typo")
+    assert chat(emulator).status == 200
+
+
+def test_required_tool_choice_calls_even_after_a_tool_result() -> None:
+    body = {"model": MODEL, "messages": tool_turn(), "tools": [WEATHER_TOOL]}
+    message = json.loads(post(Emulator(), {**body, "tool_choice": "required"}).body)
+    assert message["choices"][0]["message"]["tool_calls"]
+    message = json.loads(post(Emulator(), {**body, "tool_choice": "auto"}).body)
+    assert "tool_calls" not in message["choices"][0]["message"]
+
+
+def test_public_names_are_sorted_and_exported() -> None:
+    import vertexchat.testing as testing
+
+    assert testing.__all__ == sorted(testing.__all__, key=str.casefold)
+    assert all(getattr(testing, name).__doc__ for name in testing.__all__)

@@ -89,6 +89,10 @@ class Emulator:
 
         return EmulatorTransport(self)
 
+    def schedule(self, *faults: str) -> None:
+        """Queue faults (``x-emulator-fault`` grammar) for the next valid requests, in order."""
+        self._picker.extend(faults)
+
     def begin(self, method: str, path: str, headers: _HeaderItems, body: bytes) -> Script:
         """Answer one request; it counts as in flight until ``finish()`` is called."""
         self.in_flight += 1

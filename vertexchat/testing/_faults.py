@@ -122,6 +122,10 @@ class FaultPicker:
         self._schedule = deque(parse_fault(spec) for spec in faults.schedule)
         self._rng = random.Random(faults.seed)
 
+    def extend(self, specs: tuple[str, ...]) -> None:
+        """Append faults to the schedule (validated first, so a typo changes nothing)."""
+        self._schedule.extend([parse_fault(spec) for spec in specs])
+
     def next(self, header: str | None) -> Fault:
         """The fault for the next request (raises ValueError for a malformed header)."""
         if header is not None:

@@ -9,6 +9,8 @@ Rules, all deterministic for a given request:
 * with ``tools`` (and ``tool_choice`` not ``none``) and a last message that is not a tool
   result, it calls tools: the ``tool_choice`` function, else every tool whose name appears in
   the last user message, else the first tool (``parallel_tool_calls: false`` keeps one).
+  ``required``/``validated``/a named function force a call even after a tool result, as
+  Gemini's ANY mode does.
 * otherwise it answers in text, mentioning trailing tool results and media parts; with
   ``response_format`` the text is JSON valid against the schema.
 """
@@ -129,8 +131,9 @@ def plan_tool_calls(request: ChatRequest, seed: bytes) -> tuple[ToolCall, ...]:
     """The calls to make, or () when the model should answer in text."""
     tools = [t for t in request.body.get("tools") or [] if isinstance(t, Mapping)]
     choice = request.body.get("tool_choice")
-    last_role = request.messages[-1].get("role")
-    if not tools or choice == "none" or last_role in ("tool", "function"):
+    after_result = request.messages[-1].get("role") in ("tool", "function")
+    forced = choice in ("required", "validated") or isinstance(choice, Mapping)
+    if not tools or choice == "none" or (after_result and not forced):
         return ()
     chosen = _choose_tools(tools, choice, last_user_text(request.messages))
     if request.body.get("parallel_tool_calls") is False:
