@@ -47,6 +47,7 @@ from ._retry import RetryPolicy
 from ._streaming import ChatCompletionStream
 
 __all__ = [
+    "__version__",
     "ADC",
     "APIConnectionError",
     "APIError",
@@ -85,5 +86,4 @@ __all__ = [
     "USE_CLIENT_DEFAULT",
     "Usage",
     "VertexChatError",
-    "__version__",
 ]
