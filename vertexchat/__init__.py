@@ -83,7 +83,7 @@ __all__ = [
     "SafetySetting",
     "StreamError",
     "ThinkingConfig",
-    "USE_CLIENT_DEFAULT",
     "Usage",
+    "USE_CLIENT_DEFAULT",
     "VertexChatError",
 ]
