@@ -45,6 +45,8 @@ _T = TypeVar("_T")
 
 
 class _UseClientDefault:
+    """Per-call option value meaning "what the client was configured with"."""
+
     def __repr__(self) -> str:
         return "USE_CLIENT_DEFAULT"
 
