@@ -66,7 +66,9 @@ async def test_client_sends_sample_byte_for_byte(name: str) -> None:
             await client.chat.completions.create(**sample)
     assert sent[0].content == compact(sample)
     assert sent[0].headers["authorization"] == "Bearer secret-token"
-    host = "aiplatform.googleapis.com" if self_deployed else "us-central1-aiplatform.googleapis.com"
+    host = (
+        "aiplatform.googleapis.com" if self_deployed else "us-central1-aiplatform.googleapis.com"
+    )
     endpoint = "1234567890" if self_deployed else "openapi"
     location = "global" if self_deployed else "us-central1"
     assert str(sent[0].url) == (
