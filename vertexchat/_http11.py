@@ -1,0 +1,248 @@
+"""Pure HTTP/1.1 client framing: request heads, response heads, body framing, chunked decoding.
+
+Implements the client side of RFC 9112 that the pooled transport needs (sections 3-7): no I/O,
+no httpx or anyio import. Bytes in, values or :class:`ProtocolError` out.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "BodyFraming",
+    "ChunkedDecoder",
+    "ProtocolError",
+    "ResponseHead",
+    "encode_chunk",
+    "encode_request_head",
+    "find_head_end",
+    "parse_response_head",
+    "response_framing",
+]
+
+Headers = list[tuple[bytes, bytes]]
+
+# Heads larger than this are refused rather than buffered forever.
+MAX_HEAD_SIZE = 64 * 1024
+_MAX_CHUNK_LINE = 4096
+_TOKEN_OR_VALUE_INVALID = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+class ProtocolError(Exception):
+    """The peer sent bytes that are not valid HTTP/1.1 for this exchange."""
+
+
+class BodyFraming(enum.Enum):
+    """How the end of a response body is found (RFC 9112 section 6.3)."""
+
+    NONE = "none"
+    LENGTH = "length"
+    CHUNKED = "chunked"
+    UNTIL_CLOSE = "until-close"
+
+
+@dataclass(slots=True)
+class ResponseHead:
+    """A parsed status line and header fields; names keep the server's case."""
+
+    http_version: bytes
+    status: int
+    reason: bytes
+    headers: Headers
+
+
+def encode_request_head(
+    method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]]
+) -> bytes:
+    """Serialize a request line and header fields, ending with the blank line."""
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        if _TOKEN_OR_VALUE_INVALID.search(name) or _TOKEN_OR_VALUE_INVALID.search(value):
+            raise ValueError("header names and values must not contain control characters")
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def encode_chunk(data: bytes) -> bytes:
+    """Frame one piece of a chunked request body (empty data is skipped, not the terminator)."""
+    if not data:
+        return b""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def find_head_end(buffer: bytes | bytearray) -> tuple[int, int]:
+    """Return (end of head, start of body) in ``buffer``, or (-1, -1) when incomplete."""
+    end = buffer.find(b"\r\n\r\n")
+    if end >= 0:
+        return end, end + 4
+    # Bare LF line endings are tolerated, as RFC 9112 section 2.2 allows.
+    end = buffer.find(b"\n\n")
+    if end >= 0:
+        return end, end + 2
+    end = buffer.find(b"\n\r\n")
+    if end >= 0:
+        return end, end + 3
+    if len(buffer) > MAX_HEAD_SIZE:
+        raise ProtocolError("response head is too large")
+    return -1, -1
+
+
+def parse_response_head(head: bytes | bytearray) -> ResponseHead:
+    """Parse the bytes before the blank line into a :class:`ResponseHead`."""
+    lines = bytes(head).split(b"\n")
+    version, status, reason = _parse_status_line(lines[0].rstrip(b"\r"))
+    return ResponseHead(version, status, reason, _parse_fields(lines[1:]))
+
+
+def _parse_status_line(line: bytes) -> tuple[bytes, int, bytes]:
+    version, _, rest = line.partition(b" ")
+    code = rest[:3]
+    if version not in (b"HTTP/1.1", b"HTTP/1.0") or len(code) != 3 or not code.isdigit():
+        raise ProtocolError(f"malformed status line {line[:100]!r}")
+    if len(rest) > 3 and rest[3:4] != b" ":
+        raise ProtocolError(f"malformed status line {line[:100]!r}")
+    return version, int(code), rest[4:]
+
+
+def _parse_fields(lines: Sequence[bytes]) -> Headers:
+    headers: Headers = []
+    for raw in lines:
+        line = raw.rstrip(b"\r")
+        if line[:1] in (b" ", b"\t"):
+            # obs-fold: a user agent replaces it with a space (RFC 9112 section 5.2).
+            if not headers:
+                raise ProtocolError("header continuation line before any header")
+            name, value = headers[-1]
+            headers[-1] = (name, value + b" " + line.strip(b" \t"))
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name[-1:] in (b" ", b"\t"):
+            raise ProtocolError(f"malformed header line {line[:100]!r}")
+        headers.append((name, value.strip(b" \t")))
+    return headers
+
+
+def response_framing(request_method: bytes, head: ResponseHead) -> tuple[BodyFraming, int, bool]:
+    """Return (framing, content length or -1, whether the connection may be reused)."""
+    keep_alive = head.http_version == b"HTTP/1.1"
+    transfer_encoding: bytes | None = None
+    lengths: list[bytes] = []
+    for name, value in head.headers:
+        lower = name.lower()
+        if lower == b"content-length":
+            lengths += (v.strip() for v in value.split(b","))
+        elif lower == b"transfer-encoding":
+            transfer_encoding = value.strip().lower()
+        elif lower == b"connection" and b"close" in _tokens(value):
+            keep_alive = False
+    if request_method == b"HEAD" or head.status in (204, 304) or head.status < 200:
+        return BodyFraming.NONE, 0, keep_alive
+    if transfer_encoding is not None:
+        if transfer_encoding != b"chunked":
+            raise ProtocolError(f"unsupported transfer-encoding {transfer_encoding!r}")
+        # A message with both headers may be an attack; never reuse its connection.
+        return BodyFraming.CHUNKED, -1, keep_alive and not lengths
+    if lengths:
+        return BodyFraming.LENGTH, _content_length(lengths), keep_alive
+    return BodyFraming.UNTIL_CLOSE, -1, False
+
+
+def _tokens(value: bytes) -> list[bytes]:
+    return [token.strip().lower() for token in value.split(b",")]
+
+
+def _content_length(values: list[bytes]) -> int:
+    if len(set(values)) != 1 or not values[0].isdigit() or len(values[0]) > 18:
+        raise ProtocolError("invalid content-length")
+    return int(values[0])
+
+
+class _ChunkState(enum.Enum):
+    SIZE = 1
+    DATA = 2
+    DATA_END = 3
+    TRAILER = 4
+    DONE = 5
+
+
+class ChunkedDecoder:
+    """Sans-IO decoder for a chunked body: ``feed(bytes)`` returns the body pieces it completed."""
+
+    def __init__(self) -> None:
+        self._state = _ChunkState.SIZE
+        self._buffer = bytearray()
+        self._remaining = 0
+
+    @property
+    def done(self) -> bool:
+        """True once the last chunk and the trailer section have been read."""
+        return self._state is _ChunkState.DONE
+
+    @property
+    def unused(self) -> bytes:
+        """Bytes fed after the end of the body (a pipelined peer's next message)."""
+        return bytes(self._buffer) if self.done else b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Consume ``data`` and return the body bytes it contained, in order."""
+        self._buffer += data
+        pieces: list[bytes] = []
+        while self._step(pieces):
+            pass
+        return pieces
+
+    def _step(self, pieces: list[bytes]) -> bool:
+        state = self._state
+        if state is _ChunkState.DATA:
+            return self._take_data(pieces)
+        if state is _ChunkState.DONE:
+            return False
+        line = self._take_line()
+        if line is None:
+            return False
+        if state is _ChunkState.SIZE:
+            self._start_chunk(line)
+        elif state is _ChunkState.DATA_END:
+            if line:
+                raise ProtocolError("chunk data longer than its declared size")
+            self._state = _ChunkState.SIZE
+        elif not line:  # TRAILER: trailer fields are read and dropped; a blank line ends them.
+            self._state = _ChunkState.DONE
+        return True
+
+    def _take_data(self, pieces: list[bytes]) -> bool:
+        if not self._buffer:
+            return False
+        size = min(self._remaining, len(self._buffer))
+        pieces.append(bytes(self._buffer[:size]))
+        del self._buffer[:size]
+        self._remaining -= size
+        if self._remaining == 0:
+            self._state = _ChunkState.DATA_END
+        return True
+
+    def _take_line(self) -> bytes | None:
+        end = self._buffer.find(b"\n")
+        if end < 0:
+            if len(self._buffer) > _MAX_CHUNK_LINE:
+                raise ProtocolError("chunk size line or trailer field too long")
+            return None
+        line = bytes(self._buffer[:end]).rstrip(b"\r")
+        del self._buffer[: end + 1]
+        return line
+
+    def _start_chunk(self, line: bytes) -> None:
+        size_text = line.split(b";", 1)[0].strip(b" \t")  # chunk extensions are ignored
+        if not _CHUNK_SIZE.fullmatch(size_text):
+            raise ProtocolError(f"malformed chunk size line {line[:100]!r}")
+        size = int(size_text, 16)
+        if size == 0:
+            self._state = _ChunkState.TRAILER
+        else:
+            self._remaining = size
+            self._state = _ChunkState.DATA
