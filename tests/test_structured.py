@@ -352,3 +352,46 @@ async def test_parse_rejects_non_model_response_format() -> None:
                 messages=[{"role": "user", "content": "x"}],
                 response_format={"type": "json_object"},  # type: ignore[call-overload]
             )
+
+
+def test_parse_completion_skips_tagged_thoughts() -> None:
+    text = '<think>Plan: an address.</think>\n\n{"street": "a", "city": "b"}'
+    parsed = parse_completion(_completion(text), Address, thought_tag_marker="think")
+    assert parsed.choices[0].message.parsed == Address(street="a", city="b")
+    with pytest.raises(OutputParseError) as info:
+        parse_completion(_completion(text), Address)  # no marker: the tags are not JSON
+    assert info.value.content == text
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_parse_with_thoughts_and_marker_end_to_end(stream: bool) -> None:
+    emulator = Emulator()
+    extra_body = {
+        "google": {
+            "thinking_config": {"include_thoughts": True},
+            "thought_tag_marker": "vertex_think_tag",
+        }
+    }
+    async with _client(emulator.transport()) as client:
+        if stream:
+            opened = await parse(
+                client.chat.completions,
+                model="gemini-2.5-flash",
+                messages=[{"role": "user", "content": "Describe a station"}],
+                response_format=Station,
+                extra_body=extra_body,
+                stream=True,
+            )
+            async with opened:
+                result = await opened.get_final_completion()
+        else:
+            result = await parse(
+                client.chat.completions,
+                model="gemini-2.5-flash",
+                messages=[{"role": "user", "content": "Describe a station"}],
+                response_format=Station,
+                extra_body=extra_body,
+            )
+    assert result.usage is not None
+    assert result.usage.reasoning_tokens > 0  # the model did think, and showed it
+    assert isinstance(result.choices[0].message.parsed, Station)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._exceptions import InvalidRequestError, OutputParseError
 from ._models import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, Choice
+from ._thoughts import split_thoughts
 
 if TYPE_CHECKING:
     from ._client import Completions
@@ -165,30 +166,39 @@ class ParsedChatCompletion(ChatCompletion, Generic[T]):
     choices: list[ParsedChoice[T]]  # type: ignore[assignment]
 
 
-def parse_completion(completion: ChatCompletion, model: type[T]) -> ParsedChatCompletion[T]:
-    """Validate every choice's content into ``model``; raise ``OutputParseError`` otherwise."""
+def parse_completion(
+    completion: ChatCompletion, model: type[T], *, thought_tag_marker: str | None = None
+) -> ParsedChatCompletion[T]:
+    """Validate every choice's content into ``model``; raise ``OutputParseError`` otherwise.
+
+    With ``thought_tag_marker``, ``<marker>…</marker>`` thought blocks are skipped.
+    """
     data = completion.model_dump(exclude={"choices"})
     choices = [
-        {**choice.model_dump(exclude={"message"}), "message": _parsed_message(choice, model)}
+        {
+            **choice.model_dump(exclude={"message"}),
+            "message": _parsed_message(choice, model, thought_tag_marker),
+        }
         for choice in completion.choices
     ]
     return ParsedChatCompletion[model].model_validate({**data, "choices": choices})  # type: ignore[valid-type]
 
 
-def _parsed_message(choice: Choice, model: type[T]) -> dict[str, Any]:
+def _parsed_message(choice: Choice, model: type[T], marker: str | None) -> dict[str, Any]:
     message = choice.message
     content = message.content
+    answer = split_thoughts(content, marker)[1] if content and marker else content
     reason = _UNUSABLE_FINISH.get(choice.finish_reason or "")
     if reason is not None:
         raise OutputParseError(f"cannot parse {model.__name__}: {reason}", content=content)
-    if not content or not content.strip():
+    if not answer or not answer.strip():
         raise OutputParseError(
             f"cannot parse {model.__name__}: the model returned no content "
             f"(finish_reason {choice.finish_reason!r})",
             content=content,
         )
     try:
-        parsed = model.model_validate_json(_strip_fence(content))
+        parsed = model.model_validate_json(_strip_fence(answer))
     except ValidationError as exc:
         raise OutputParseError(
             f"model output is not a valid {model.__name__}: {_summary(exc)}", content=content
@@ -217,9 +227,16 @@ def _summary(exc: ValidationError) -> str:
 class ParsedChatCompletionStream(Generic[T]):
     """A ``ChatCompletionStream`` whose ``get_final_completion()`` returns the parsed result."""
 
-    def __init__(self, stream: ChatCompletionStream, model: type[T]) -> None:
+    def __init__(
+        self,
+        stream: ChatCompletionStream,
+        model: type[T],
+        *,
+        thought_tag_marker: str | None = None,
+    ) -> None:
         self.stream = stream
         self.model = model
+        self.thought_tag_marker = thought_tag_marker
 
     async def __aenter__(self) -> ParsedChatCompletionStream[T]:
         return self
@@ -241,7 +258,8 @@ class ParsedChatCompletionStream(Generic[T]):
 
     async def get_final_completion(self) -> ParsedChatCompletion[T]:
         """Consume the rest of the stream and parse the accumulated completion."""
-        return parse_completion(await self.stream.get_final_completion(), self.model)
+        completion = await self.stream.get_final_completion()
+        return parse_completion(completion, self.model, thought_tag_marker=self.thought_tag_marker)
 
 
 @overload
@@ -282,8 +300,19 @@ async def parse(
             "response_format to create() instead"
         )
     wire_format = response_format_from_model(response_format)
+    marker = _marker(params.get("extra_body"))
     if stream:
         opened = await completions.create(stream=True, response_format=wire_format, **params)
-        return ParsedChatCompletionStream(opened, response_format)
+        return ParsedChatCompletionStream(opened, response_format, thought_tag_marker=marker)
     completion = await completions.create(response_format=wire_format, **params)
-    return parse_completion(completion, response_format)
+    return parse_completion(completion, response_format, thought_tag_marker=marker)
+
+
+def _marker(extra_body: Any) -> str | None:
+    if isinstance(extra_body, BaseModel):
+        extra_body = extra_body.model_dump()
+    google = extra_body.get("google") if isinstance(extra_body, Mapping) else None
+    if isinstance(google, BaseModel):
+        google = google.model_dump()
+    marker = google.get("thought_tag_marker") if isinstance(google, Mapping) else None
+    return marker if isinstance(marker, str) and marker else None
