@@ -116,7 +116,8 @@ class SSEDecoder:
         """Parse decoded text made of complete lines (it ends with ``\\n``)."""
         events: list[ServerSentEvent] = []
         # Pieces between blank lines: each but the last was followed by a blank line.
-        *pieces, last = text.split("\n\n")
+        pieces = text.split("\n\n")
+        last = pieces.pop()
         for piece in pieces:
             if piece[:5] == "data:" and "\n" not in piece and not self._data and not self._event:
                 # Fast path: an event made of one data line, Vertex's only kind.
