@@ -461,3 +461,20 @@ async def test_loop_argument_checks() -> None:
         await _loop(handler, [function_tool(SearchFlights)])
     with pytest.raises(ValueError, match="two tools"):
         await _loop(handler, [function_tool(get_weather), function_tool(get_weather)])
+
+
+async def test_model_tool_forced_with_tool_choice_for_extraction() -> None:
+    emulator = Emulator()
+    flights = function_tool(SearchFlights)
+    async with _client(emulator.transport()) as client:
+        completion = await client.chat.completions.create(
+            model=GEMINI_3,
+            messages=[{"role": "user", "content": "Oslo to London, business please"}],
+            tools=[function_tool(get_weather).definition, flights.definition],
+            tool_choice={"type": "function", "function": {"name": "SearchFlights"}},
+        )
+    calls = completion.choices[0].message.tool_calls or []
+    assert [call.function.name for call in calls] == ["SearchFlights"]
+    search = flights.parse(calls[0])
+    assert isinstance(search, SearchFlights)
+    assert search.cabin in ("economy", "business")
