@@ -635,3 +635,31 @@ def test_public_names_are_sorted_and_exported() -> None:
 
     assert testing.__all__ == sorted(testing.__all__, key=str.casefold)
     assert all(getattr(testing, name).__doc__ for name in testing.__all__)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"messages": [{"role": ["user"], "content": "x"}]},
+        {"messages": [{"role": "system", "content": "x", "tool_calls": "x"}]},
+        {"messages": [{"role": "user", "content": [{"type": "text"}]}]},
+        {"messages": [{"role": "user", "content": [7]}]},
+        {"response_format": {"type": "json_schema", "json_schema": True}},
+        {"response_format": "json"},
+        {"tools": [{"type": "function", "function": {"name": "f", "parameters": []}}]},
+        {"tools": "all"},
+    ],
+)
+def test_malformed_shapes_are_400_not_crashes(fields: dict[str, Any]) -> None:
+    assert chat(**fields).status == 400
+
+
+def test_odd_but_legal_schemas_still_give_object_arguments() -> None:
+    odd = {
+        "type": "object",
+        "required": 3,
+        "properties": {"n": {"type": "string", "minLength": {}}},
+    }
+    tool = {"type": "function", "function": {"name": "odd", "parameters": odd}}
+    call = json.loads(chat(tools=[tool]).body)["choices"][0]["message"]["tool_calls"][0]
+    assert isinstance(json.loads(call["function"]["arguments"])["n"], str)

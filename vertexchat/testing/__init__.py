@@ -1,8 +1,8 @@
 """A Vertex AI emulator for tests: in process through an httpx transport, or on 127.0.0.1.
 
-    emulator = Emulator()
-    async with httpx.AsyncClient(transport=emulator.transport()) as http: ...
-    async with serve(emulator) as server: print(server.base_url())
+emulator = Emulator()
+async with httpx.AsyncClient(transport=emulator.transport()) as http: ...
+async with serve(emulator) as server: print(server.base_url())
 """
 
 from __future__ import annotations

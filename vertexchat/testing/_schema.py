@@ -76,10 +76,10 @@ class _Generator:
         for part in schema["allOf"]:
             part = self.resolve(part) if isinstance(part, Mapping) else {}
             for key, item in part.items():
-                if key == "properties":
-                    merged["properties"] = {**merged.get("properties", {}), **item}
-                elif key == "required":
-                    merged["required"] = [*merged.get("required", []), *item]
+                if key == "properties" and isinstance(item, Mapping):
+                    merged["properties"] = {**_dict(merged.get("properties")), **item}
+                elif key == "required" and isinstance(item, list):
+                    merged["required"] = [*_list(merged.get("required")), *item]
                 else:
                     merged.setdefault(key, item)
         return merged
@@ -100,7 +100,10 @@ class _Generator:
     def object(self, schema: Mapping[str, Any], depth: int) -> dict[str, Any]:
         properties = schema.get("properties")
         properties = properties if isinstance(properties, Mapping) else {}
-        required = [r for r in schema.get("required", []) if isinstance(r, str)]
+        required = schema.get("required")
+        required = (
+            [r for r in required if isinstance(r, str)] if isinstance(required, list) else []
+        )
         names = (
             list(properties) if depth < _MAX_DEPTH else [n for n in required if n in properties]
         )
@@ -110,8 +113,8 @@ class _Generator:
         return result
 
     def array(self, schema: Mapping[str, Any], depth: int) -> list[Any]:
-        low = int(schema.get("minItems", 0))
-        high = int(schema.get("maxItems", max(low, 3)))
+        low = _int(schema.get("minItems"), 0)
+        high = _int(schema.get("maxItems"), max(low, 3))
         count = low if depth >= _MAX_DEPTH else min(high, max(low, 2))
         return [self.value(schema.get("items", {}), depth + 1) for _ in range(count)]
 
@@ -119,10 +122,10 @@ class _Generator:
         fmt = schema.get("format")
         text = _FORMATS.get(fmt, "") if isinstance(fmt, str) else ""
         text = text or " ".join(words(self.rng, self.rng.randint(1, 4)))
-        low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
+        low, high = _int(schema.get("minLength"), 0), schema.get("maxLength")
         while len(text) < low:
             text += " " + " ".join(words(self.rng, 2))
-        return text[: int(high)] if isinstance(high, int) else text
+        return text[:high] if isinstance(high, int) and not isinstance(high, bool) else text
 
     def number(self, schema: Mapping[str, Any], kind: str) -> int | float:
         low, high = _bounds(schema)
@@ -130,6 +133,18 @@ class _Generator:
             lo, hi = int(-(-low // 1)), int(high // 1)
             return self.rng.randint(lo, max(lo, hi))
         return round(self.rng.uniform(low, high), 2) if high - low >= 0.02 else low
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _type_of(schema: Mapping[str, Any]) -> str:

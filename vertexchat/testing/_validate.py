@@ -79,6 +79,7 @@ def validate(body: Mapping[str, Any], endpoint: str, *, remote_media: bool) -> C
     check_signatures(messages, model)
     check_thinking(body)
     check_tools(body)
+    check_response_format(body.get("response_format"))
     return ChatRequest(body, model, messages, parts, size)
 
 
@@ -104,14 +105,13 @@ def check_model(body: Mapping[str, Any], endpoint: str) -> str:
 
 def check_message(index: int, message: Any, *, remote_media: bool) -> tuple[int, int]:
     """Validate one message; return its number of media parts and their decoded bytes."""
-    if not isinstance(message, Mapping) or message.get("role") not in _ROLES:
+    role = _mapping(message).get("role")
+    if not isinstance(role, str) or role not in _ROLES:
         raise invalid_argument(f"Invalid value at 'messages[{index}].role'.")
     content = message.get("content")
-    if message["role"] == "assistant" and message.get("tool_calls"):
-        if content == "":
-            raise invalid_argument(_EMPTY_TEXT)
+    if message.get("tool_calls") is not None:
         check_tool_calls(index, message["tool_calls"])
-    elif message["role"] == "user" and content == "":
+    if content == "" and (role == "user" or (role == "assistant" and message.get("tool_calls"))):
         raise invalid_argument(_EMPTY_TEXT)
     if isinstance(content, list):
         sizes = [
@@ -257,6 +257,9 @@ def check_tools(body: Mapping[str, Any]) -> None:
         name = _mapping(_mapping(tool).get("function")).get("name")
         if not isinstance(name, str) or not name:
             raise invalid_argument(f"Invalid value at 'tools[{index}].function.name'.")
+        parameters = tool["function"].get("parameters")
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise invalid_argument(f"Invalid value at 'tools[{index}].function.parameters'.")
         names.add(name)
     choice = body.get("tool_choice")
     if isinstance(choice, Mapping):
@@ -265,6 +268,20 @@ def check_tools(body: Mapping[str, Any]) -> None:
             raise invalid_argument(f"Invalid value at 'tool_choice': unknown function {name!r}.")
     elif choice not in (None, "none", "auto", "required", "validated"):
         raise invalid_argument(f"Invalid value at 'tool_choice': {choice!r}.")
+
+
+def check_response_format(response_format: Any) -> None:
+    """``response_format`` is an object; ``json_schema`` carries an object with a schema."""
+    if response_format is None:
+        return
+    if not isinstance(response_format, Mapping) or not isinstance(
+        response_format.get("type"), str
+    ):
+        raise invalid_argument("Invalid value at 'response_format'.")
+    if response_format["type"] == "json_schema":
+        spec = response_format.get("json_schema")
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("schema", {}), Mapping):
+            raise invalid_argument("Invalid value at 'response_format.json_schema'.")
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
