@@ -32,6 +32,7 @@ from ._loop import LoopBoundHTTPClient
 from ._models import ChatCompletion
 from ._request import build_request, encode_request
 from ._retry import RetryPolicy
+from ._separate import separate_completion
 from ._streaming import ChatCompletionStream
 from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url
 
@@ -272,7 +273,7 @@ class Completions:
         call_deadline = client.deadline if isinstance(deadline, _UseClientDefault) else deadline
         policy = client._policy(max_retries)
         timeouts = client._timeout_extension(timeout)
-        call = _Call(client, body, extra_headers, timeouts, policy)
+        call = _Call(client, body, extra_headers, timeouts, policy, request.thought_tag_marker)
         if request.stream:
             return await _with_deadline(call.open_stream(), call_deadline)
         return await _with_deadline(call.complete(), call_deadline)
@@ -288,8 +289,10 @@ class _Call:
         extra_headers: Mapping[str, str] | None,
         timeouts: dict[str, Any],
         policy: RetryPolicy,
+        thought_marker: str | None = None,
     ) -> None:
         self.client = client
+        self.thought_marker = thought_marker
         self.body = body
         self.extra_headers = extra_headers
         self.timeouts = timeouts
@@ -341,12 +344,15 @@ class _Call:
         finally:
             await response.aclose()
         try:
-            return ChatCompletion.model_validate_json(content)
+            completion = ChatCompletion.model_validate_json(content)
         except ValidationError as exc:
             text = content[:300].decode("utf-8", "replace")
             raise ResponseValidationError(
                 f"response is not a chat.completion: {text}", request=response.request
             ) from exc
+        if self.thought_marker:
+            separate_completion(completion, self.thought_marker)
+        return completion
 
     async def complete(self) -> ChatCompletion:
         """The completion, after retries."""
@@ -362,7 +368,7 @@ class _Call:
     async def open_stream(self) -> ChatCompletionStream:
         """The stream, once a response with a success status has arrived."""
         response = await self.retrying(self.open)
-        return ChatCompletionStream(response, retry=self)
+        return ChatCompletionStream(response, retry=self, thought_marker=self.thought_marker)
 
 
 async def _with_deadline(call: Awaitable[_T], deadline: float | None) -> _T:

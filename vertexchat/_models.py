@@ -491,17 +491,25 @@ class MessageAudio(_Lenient):
 
 
 class ChatCompletionMessage(_Lenient):
-    """The assistant's message in a ``ChatCompletion``; any field may be missing."""
+    """The assistant's message in a ``ChatCompletion``; any field may be missing.
+
+    With ``thought_tag_marker`` set on the request, ``content`` is the answer alone,
+    ``thoughts`` the thought summaries and ``raw_content`` the text exactly as received.
+    """
 
     role: str = "assistant"
     content: str | None = None
     tool_calls: list[ToolCallOut] | None = None
     audio: MessageAudio | None = None
     extra_content: ExtraContentOut | None = None
+    thoughts: str | None = Field(default=None, exclude=True)
+    raw_content: str | None = Field(default=None, exclude=True)
 
     def to_request(self) -> AssistantMessage:
         """This message as an ``AssistantMessage`` for the next turn, signatures included."""
-        fields: dict[str, Any] = {"content": self.content}
+        # Tagged thoughts go back as received: Vertex re-marks them as thoughts for context.
+        content = self.raw_content if self.raw_content is not None else self.content
+        fields: dict[str, Any] = {"content": content}
         if self.tool_calls:
             fields["tool_calls"] = [_tool_call_request(call) for call in self.tool_calls]
         extra = self.extra_content.to_request() if self.extra_content else None
@@ -598,13 +606,19 @@ class ChatCompletion(_Lenient):
 
 
 class ChoiceDelta(_Lenient):
-    """The increment a stream chunk carries; Vertex repeats ``role`` on every chunk."""
+    """The increment a stream chunk carries; Vertex repeats ``role`` on every chunk.
+
+    With ``thought_tag_marker`` set, ``content`` is answer text, ``thoughts`` thought text
+    (tags removed, split correctly across chunks) and ``raw_content`` the text as received.
+    """
 
     role: str | None = None
     content: str | None = None
     tool_calls: list[ToolCallOut] | None = None
     audio: MessageAudio | None = None
     extra_content: ExtraContentOut | None = None
+    thoughts: str | None = Field(default=None, exclude=True)
+    raw_content: str | None = Field(default=None, exclude=True)
 
 
 class ChunkChoice(_Lenient):

@@ -28,6 +28,7 @@ from ._exceptions import (
     parse_google_error,
 )
 from ._models import ChatCompletion, ChatCompletionChunk
+from ._separate import ChunkThoughtSeparator, separate_completion
 from ._sse import ServerSentEvent, SSEDecoder
 
 __all__ = ["ChatCompletionStream"]
@@ -56,9 +57,18 @@ class ChatCompletionStream:
     left and returns the accumulated ``ChatCompletion``.
     """
 
-    def __init__(self, response: httpx.Response, *, retry: StreamRetry | None = None) -> None:
+    def __init__(
+        self,
+        response: httpx.Response,
+        *,
+        retry: StreamRetry | None = None,
+        thought_marker: str | None = None,
+    ) -> None:
         self.response = response
         self._retry = retry
+        self._marker = thought_marker
+        self._separator = ChunkThoughtSeparator(thought_marker) if thought_marker else None
+        self._tail: ChatCompletionChunk | None = None
         self._accumulator = ChunkAccumulator()
         self._delivered = False
         self._finished = False
@@ -96,8 +106,12 @@ class ChatCompletionStream:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
             raise
+        if chunk is self._tail:
+            return chunk  # text the thought splitter held back until the end
         self._delivered = True
-        self._accumulator.add(chunk)
+        self._accumulator.add(chunk)  # the raw chunk: final thoughts are split from the whole
+        if self._separator is not None:
+            self._separator.apply(chunk)
         return chunk
 
     async def aclose(self) -> None:
@@ -118,12 +132,13 @@ class ChatCompletionStream:
         """Consume the rest of the stream and return everything it carried as one completion."""
         async for _ in self:
             pass
-        return self._accumulator.result()
+        return self.completion
 
     @property
     def completion(self) -> ChatCompletion:
         """What the chunks received so far add up to (complete once the stream has finished)."""
-        return self._accumulator.result()
+        completion = self._accumulator.result()
+        return separate_completion(completion, self._marker) if self._marker else completion
 
     async def _next_chunk(self) -> ChatCompletionChunk:
         while True:
@@ -143,6 +158,9 @@ class ChatCompletionStream:
                 if data == _DONE:
                     self._finished = True
                     await self._drain()
+                    self._tail = self._separator.flush() if self._separator else None
+                    if self._tail is not None:
+                        return self._tail
                     raise StopAsyncIteration
                 return _parse_chunk(data, request)
             if self._eof:
