@@ -1,8 +1,8 @@
 """A Vertex AI emulator for tests: in process through an httpx transport, or on 127.0.0.1.
 
-emulator = Emulator()
-async with httpx.AsyncClient(transport=emulator.transport()) as http: ...
-async with serve(emulator) as server: print(server.base_url())
+Pass ``Emulator().transport()`` to ``httpx.AsyncClient(transport=...)`` for socket-free tests,
+or run ``async with serve(emulator) as server:`` and point any client at
+``server.base_url()``. See ``Emulator`` and ``Faults`` for behaviour and fault injection.
 """
 
 from __future__ import annotations
