@@ -231,3 +231,25 @@ async def test_request_log_over_the_wire() -> None:
     assert recorded.headers["authorization"] == "Bearer <redacted>"
     assert recorded.headers["x-goog-user-project"] == "billing"
     assert recorded.path.endswith("/chat/completions?alt=sse")
+
+
+async def test_status_without_a_standard_reason_phrase() -> None:
+    async with running() as (_, http, url):
+        response = await http.post(url, json=BODY, headers={"x-emulator-fault": "499"})
+    assert response.status_code == 499
+    assert response.json()["error"]["status"] == "CANCELLED"
+
+
+async def test_an_emulator_bug_fails_one_request_not_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emulator = Emulator()
+    async with running(emulator) as (_, http, url):
+        with monkeypatch.context() as patch:
+            patch.setattr(emulator, "_answer", lambda *args: 1 / 0)
+            broken = await http.post(url, json=BODY)
+        healthy = await http.post(url, json=BODY)
+    assert broken.status_code == 500
+    assert "ZeroDivisionError" in broken.json()["error"]["message"]
+    assert healthy.status_code == 200
+    assert emulator.in_flight == 0

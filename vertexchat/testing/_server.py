@@ -19,9 +19,11 @@ import h11
 from anyio.abc import SocketAttribute, SocketStream
 
 from ._emulator import Emulator
-from ._script import Delay, Reset
+from ._errors import ErrorReply
+from ._script import Delay, Reset, Script, error_script
 
 _MAX_RECEIVE = 65536
+_REASONS = {status.value: status.phrase for status in http.HTTPStatus}
 _DISCONNECTS = (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError)
 
 
@@ -81,32 +83,34 @@ async def _exchange(emulator: Emulator, connection: h11.Connection, stream: Sock
     request, body = received
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
     target = request.target.decode("latin-1")
-    script = emulator.begin(request.method.decode("ascii"), target, headers, body)
     try:
-        if script.delay:
-            await anyio.sleep(script.delay)
-        if script.reset:
-            return await _abort(stream)
-        reason = http.HTTPStatus(script.status).phrase.encode()
-        await _send(
-            connection,
-            stream,
-            h11.Response(
-                status_code=script.status,
-                headers=[*script.headers, ("server", "vertexchat-emulator")],
-                reason=reason,
-            ),
-        )
-        for piece in script.pieces:
-            if isinstance(piece, Delay):
-                await anyio.sleep(piece.seconds)
-            elif isinstance(piece, Reset):
-                return await _abort(stream)
-            else:
-                await _send(connection, stream, h11.Data(data=piece))
-        await _send(connection, stream, h11.EndOfMessage())
+        script = emulator.begin(request.method.decode("ascii"), target, headers, body)
+    except Exception as exc:  # an emulator bug must fail one request, not the whole server
+        return await _play(connection, stream, error_script(ErrorReply(500, f"emulator: {exc!r}")))
+    try:
+        return await _play(connection, stream, script)
     finally:
         emulator.finish()
+
+
+async def _play(connection: h11.Connection, stream: SocketStream, script: Script) -> bool:
+    if script.delay:
+        await anyio.sleep(script.delay)
+    if script.reset:
+        return await _abort(stream)
+    headers = [*script.headers, ("server", "vertexchat-emulator")]
+    reason = _REASONS.get(script.status, "").encode()
+    await _send(
+        connection, stream, h11.Response(status_code=script.status, headers=headers, reason=reason)
+    )
+    for piece in script.pieces:
+        if isinstance(piece, Delay):
+            await anyio.sleep(piece.seconds)
+        elif isinstance(piece, Reset):
+            return await _abort(stream)
+        else:
+            await _send(connection, stream, h11.Data(data=piece))
+    await _send(connection, stream, h11.EndOfMessage())
     return connection.our_state is h11.DONE and connection.their_state is h11.DONE
 
 
