@@ -478,3 +478,13 @@ async def test_model_tool_forced_with_tool_choice_for_extraction() -> None:
     search = flights.parse(calls[0])
     assert isinstance(search, SearchFlights)
     assert search.cabin in ("economy", "business")
+
+
+async def test_partial_needs_a_name() -> None:
+    import functools
+
+    bound = functools.partial(get_weather, days=3)
+    with pytest.raises(TypeError, match="name="):
+        function_tool(bound)
+    tool = function_tool(bound, name="weather_3_days")
+    assert json.loads(await tool.call({"city": "Oslo"}))["days"] == 3

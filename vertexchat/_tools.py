@@ -10,9 +10,11 @@ signatures travel with it (``ChatCompletionMessage.to_request``).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import re
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar, get_origin, overload
 
@@ -150,39 +152,47 @@ def function_tool(
         )
     if not callable(target):
         raise TypeError(f"function_tool() needs a function or a Pydantic model, not {target!r}")
+    tool_name = name or getattr(target, "__name__", None)
+    if not tool_name:
+        raise TypeError(f"{target!r} has no __name__: pass function_tool(…, name=…)")
     summary, documented = _split_docstring(inspect.getdoc(target))
     return FunctionTool(
-        name=name or target.__name__,
+        name=tool_name,
         description=description or summary,
-        arguments_model=_arguments_model(target, documented),
+        arguments_model=_arguments_model(target, tool_name, documented),
         function=target,
     )
 
 
-def _arguments_model(function: Callable[..., Any], documented: dict[str, str]) -> type[BaseModel]:
-    hints = _type_hints(function)
+def _arguments_model(
+    function: Callable[..., Any], name: str, documented: dict[str, str]
+) -> type[BaseModel]:
+    hints = _type_hints(function, name)
     fields: dict[str, Any] = {}
     for parameter in inspect.signature(function).parameters.values():
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             raise TypeError(
-                f"tool function {function.__name__}() cannot take *{parameter.name} or "
+                f"tool function {name}() cannot take *{parameter.name} or "
                 f"**{parameter.name}: the model needs a fixed set of named parameters"
             )
         annotation = _described(hints.get(parameter.name, Any), documented.get(parameter.name))
         default = ... if parameter.default is parameter.empty else parameter.default
         fields[parameter.name] = (annotation, default)
-    model_name = "".join(part.title() for part in function.__name__.split("_")) + "Arguments"
+    model_name = "".join(part.title() for part in re.split(r"[_.:-]", name)) + "Arguments"
     return create_model(model_name, __config__=_ARGUMENTS_CONFIG, **fields)
 
 
-def _type_hints(function: Callable[..., Any]) -> dict[str, Any]:
-    import typing
-
+def _type_hints(function: Callable[..., Any], name: str) -> dict[str, Any]:
+    inner: Any = function
+    while isinstance(inner, functools.partial):
+        inner = inner.func  # the signature of the partial, the hints of what it wraps
+    if not (inspect.isfunction(inner) or inspect.ismethod(inner)):
+        inner = getattr(inner, "__call__", inner)  # noqa: B004 - a callable object's hints
     try:
-        return typing.get_type_hints(function, include_extras=True)
+        return typing.get_type_hints(inner, include_extras=True)
     except NameError as exc:
         raise TypeError(
-            f"cannot resolve the type hints of {function.__name__}(): {exc}; define the "
+            f"cannot resolve the type hints of {name}(): {exc}; define the "
             "types it names at module level"
         ) from exc
 
