@@ -282,6 +282,16 @@ async def parse(
 ) -> ParsedChatCompletion[T]: ...
 
 
+@overload
+async def parse(
+    completions: Completions,
+    *,
+    response_format: type[T],
+    stream: bool | None = ...,
+    **params: Any,
+) -> ParsedChatCompletion[T] | ParsedChatCompletionStream[T]: ...
+
+
 async def parse(
     completions: Completions,
     *,
