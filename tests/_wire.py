@@ -12,7 +12,11 @@ import vertexchat
 
 
 class PieceStream(httpx.AsyncByteStream):
-    """A response body delivered in the given pieces (real chunk boundaries), closable."""
+    """A response body delivered in the given pieces (real chunk boundaries), closable.
+
+    An iterator object rather than an async generator, so abandoning it mid-way leaves
+    nothing for the garbage collector to finalize.
+    """
 
     def __init__(self, pieces: Iterable[bytes], *, fail_with: Exception | None = None) -> None:
         self.pieces = list(pieces)
@@ -20,12 +24,17 @@ class PieceStream(httpx.AsyncByteStream):
         self.closed = False
         self.sent = 0
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self.pieces:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self.sent = 0
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self.sent < len(self.pieces):
             self.sent += 1
-            yield piece
+            return self.pieces[self.sent - 1]
         if self.fail_with is not None:
             raise self.fail_with
+        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         self.closed = True

@@ -122,10 +122,24 @@ async def test_failure_after_a_chunk_is_raised_never_replayed() -> None:
     bodies, seen = streaming(first, second)
     async with serve(bodies, seen) as client:
         stream = await client.chat.completions.create(model="m/x", messages=MESSAGES, stream=True)
+        received = []
         with pytest.raises(vertexchat.APIConnectionError) as info:
-            await stream.get_final_completion()
+            async for chunk in stream:
+                received.append(chunk)
+    assert len(received) == 1
     assert len(seen) == 1
     assert info.value.attempts == 1
+
+
+async def test_final_completion_replays_a_stream_nobody_has_read() -> None:
+    first = PieceStream(sse(text_chunk("a"), done=False), fail_with=httpx.ReadError("reset"))
+    second = PieceStream(sse(text_chunk("whole", finish_reason="stop")))
+    bodies, seen = streaming(first, second)
+    async with serve(bodies, seen) as client:
+        stream = await client.chat.completions.create(model="m/x", messages=MESSAGES, stream=True)
+        final = await stream.get_final_completion()
+    assert final.choices[0].message.content == "whole"
+    assert len(seen) == 2
 
 
 async def test_http_error_before_stream_raises_status_error() -> None:

@@ -129,10 +129,21 @@ class ChatCompletionStream:
         await self.response.aclose()
 
     async def get_final_completion(self) -> ChatCompletion:
-        """Consume the rest of the stream and return everything it carried as one completion."""
-        async for _ in self:
-            pass
-        return self.completion
+        """Consume the rest of the stream and return everything it carried as one completion.
+
+        If the caller has not read any chunk itself, a stream that fails part-way is sent
+        again from the start (within the retry policy): nobody has seen the partial answer.
+        """
+        replayable = not self._delivered
+        while True:
+            try:
+                async for _ in self:
+                    pass
+            except (APIConnectionError, StreamError) as error:
+                if not replayable or not await self._replay(error):
+                    raise
+            else:
+                return self.completion
 
     @property
     def completion(self) -> ChatCompletion:
@@ -201,15 +212,26 @@ class ChatCompletionStream:
 
     async def _retry_before_first_chunk(self, error: APIError) -> bool:
         # A stream is replayed only while the caller has seen nothing of it.
+        if self._delivered or not isinstance(error, (APIConnectionError, StreamError)):
+            if self._retry is not None:
+                error.attempts = self._retry.attempts
+            return False
+        return await self._replay(error)
+
+    async def _replay(self, error: APIError) -> bool:
+        """Send the request again and start over, if the retry policy allows another attempt."""
         retry = self._retry
         if retry is None:
             return False
         error.attempts = retry.attempts
-        retryable = isinstance(error, (APIConnectionError, StreamError))
-        if self._delivered or not retryable or retry.attempts >= retry.max_attempts:
+        if retry.attempts >= retry.max_attempts:
             return False
         await self._close_response()
         self.response = await retry.reopen()
+        self._closed = self._finished = self._delivered = False
+        self._accumulator = ChunkAccumulator()
+        if self._marker:
+            self._separator = ChunkThoughtSeparator(self._marker)
         self._start_reading()
         return True
 
