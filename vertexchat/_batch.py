@@ -15,7 +15,8 @@ and ``BatchResult.attempts`` is exact; the client's ``RetryPolicy`` decides the 
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -174,52 +175,24 @@ class BatchRun:
         self._task_group.cancel_scope.cancel()
 
     async def _run(self, results: MemoryObjectSendStream[BatchResult]) -> None:
-        jobs_send, jobs_receive = anyio.create_memory_object_stream[tuple[int, Any]](0)
-        async with results, anyio.create_task_group() as workers:
-            with jobs_receive:
+        source = _Source(self._requests)
+        try:
+            async with results, anyio.create_task_group() as workers:
                 for _ in range(self._concurrency):
-                    workers.start_soon(self._work, jobs_receive.clone(), results.clone())
-            await self._feed(jobs_send)
+                    workers.start_soon(self._work, source, results.clone())
+        finally:
+            await source.aclose()
 
-    async def _feed(self, jobs: MemoryObjectSendStream[tuple[int, Any]]) -> None:
-        """Pull items one at a time, only when a worker is free to take one."""
-        async with jobs:
-            index = 0
-            try:
-                if isinstance(self._requests, AsyncIterable):
-                    iterator = aiter(self._requests)
-                    try:
-                        while True:
-                            try:
-                                item = await anext(iterator)
-                            except StopAsyncIteration:
-                                break
-                            await self._hand_over(jobs, index, item)
-                            index += 1
-                    finally:
-                        await _aclose(iterator)
-                else:
-                    for item in self._requests:
-                        await self._hand_over(jobs, index, item)
-                        index += 1
-            except Exception as exc:
-                self._fail(exc)
-
-    async def _hand_over(
-        self, jobs: MemoryObjectSendStream[tuple[int, Any]], index: int, item: Any
-    ) -> None:
-        self.stats.record_submitted()
-        await jobs.send((index, item))
-
-    async def _work(
-        self,
-        jobs: MemoryObjectReceiveStream[tuple[int, Any]],
-        results: MemoryObjectSendStream[BatchResult],
-    ) -> None:
-        async with jobs, results:
-            async for index, item in jobs:
+    async def _work(self, source: _Source, results: MemoryObjectSendStream[BatchResult]) -> None:
+        """Pull an item, run it, hand the result over; so only in-flight items are held."""
+        async with results:
+            while True:
                 try:
-                    result = await self._execute(index, item)
+                    pulled = await source.next()
+                    if pulled is None:
+                        return
+                    self.stats.record_submitted()
+                    result = await self._execute(*pulled)
                     self._record(result)
                 except Exception as exc:
                     self._fail(exc)
@@ -250,7 +223,7 @@ class BatchRun:
             self._on_progress(self.stats)
 
     async def _execute(self, index: int, item: Any) -> BatchResult:
-        started = anyio.current_time()
+        started = time.monotonic()
         attempts = 0
         try:
             params, options, policy = self._prepare(item)
@@ -265,12 +238,12 @@ class BatchRun:
                         raise
                     await anyio.sleep(delay)
                 else:
-                    latency = anyio.current_time() - started
+                    latency = time.monotonic() - started
                     return BatchResult(index, item, response, None, attempts, latency)
         except VertexChatError as error:
             if isinstance(error, InvalidRequestError):
                 attempts = 0  # refused before anything was sent
-            latency = anyio.current_time() - started
+            latency = time.monotonic() - started
             return BatchResult(index, item, None, error, attempts, latency)
 
     def _prepare(self, item: Any) -> tuple[dict[str, Any], dict[str, Any], RetryPolicy]:
@@ -310,6 +283,47 @@ class BatchRun:
                 limiter.release(throttled=throttled, tokens=tokens)
 
 
+class _Source:
+    """The input, shared by the workers: each ``next()`` pulls one item and numbers it."""
+
+    def __init__(self, requests: Iterable[Any] | AsyncIterable[Any]) -> None:
+        self._index = 0
+        self._done = False
+        self._sync: Iterator[Any] | None = None
+        self._async: AsyncIterator[Any] | None = None
+        if isinstance(requests, AsyncIterable):
+            self._async = aiter(requests)
+            self._lock = anyio.Lock()  # an async generator cannot be advanced twice at once
+        else:
+            self._sync = iter(requests)
+
+    async def next(self) -> tuple[int, Any] | None:
+        """The next ``(index, item)``, or None once the input is exhausted."""
+        if self._done:
+            return None
+        if self._sync is not None:
+            item = next(self._sync, _END)  # no await: workers cannot interleave here
+        else:
+            assert self._async is not None
+            async with self._lock:
+                item = _END if self._done else await anext(self._async, _END)
+        if item is _END:
+            self._done = True
+            return None
+        index, self._index = self._index, self._index + 1
+        return index, item
+
+    async def aclose(self) -> None:
+        """Close the caller's async generator in this task, even while being cancelled."""
+        closer = getattr(self._async, "aclose", None)
+        if closer is not None:
+            with anyio.CancelScope(shield=True):
+                await closer()
+
+
+_END: Any = object()
+
+
 def _policy(client: Client, max_retries: int | None) -> RetryPolicy:
     policy: RetryPolicy = getattr(client, "retry_policy", None) or RetryPolicy()
     return policy if max_retries is None else policy.with_max_retries(max_retries)
@@ -328,11 +342,3 @@ def _retry_delay(error: APIError, attempts: int, policy: RetryPolicy) -> float |
     else:
         return None  # a stream that failed after it started is not replayed
     return policy.delay(attempts, server_delay=server_delay, random=random.random)
-
-
-async def _aclose(iterator: AsyncIterator[Any]) -> None:
-    """Close the caller's async generator in this task, even while being cancelled."""
-    closer = getattr(iterator, "aclose", None)
-    if closer is not None:
-        with anyio.CancelScope(shield=True):
-            await closer()
