@@ -37,6 +37,7 @@ class BatchStats:
         self.reasoning_tokens = 0
         self.total_tokens = 0
         self._latencies: list[float] = []
+        self._sampled = 0
         self._random = random.Random(0)
 
     def __repr__(self) -> str:
@@ -91,11 +92,14 @@ class BatchStats:
         self,
         *,
         ok: bool,
-        latency: float,
+        latency: float | None,
         attempts: int,
         usage: tuple[int, int, int, int] = (0, 0, 0, 0),
     ) -> None:
-        """Count one finished item; ``usage`` is (prompt, completion, reasoning, total)."""
+        """Count one finished item; ``usage`` is (prompt, completion, reasoning, total).
+
+        ``latency`` None leaves the item out of the percentiles (it was never sent).
+        """
         self.done += 1
         self.failed += 0 if ok else 1
         self.attempts += attempts
@@ -104,7 +108,8 @@ class BatchStats:
         self.completion_tokens += completion
         self.reasoning_tokens += reasoning
         self.total_tokens += total
-        self._sample(latency)
+        if latency is not None:
+            self._sample(latency)
 
     def finish(self) -> None:
         """Freeze ``elapsed`` (and so the rates) at the current time."""
@@ -113,10 +118,11 @@ class BatchStats:
 
     def _sample(self, latency: float) -> None:
         # Algorithm R: every latency seen has the same chance to be in the reservoir.
+        self._sampled += 1
         if len(self._latencies) < _RESERVOIR:
             self._latencies.append(latency)
             return
-        slot = self._random.randrange(self.done)
+        slot = self._random.randrange(self._sampled)
         if slot < _RESERVOIR:
             self._latencies[slot] = latency
 
