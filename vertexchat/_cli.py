@@ -102,12 +102,14 @@ def read_input(path: Path) -> Iterator[InputLine]:
                 yield parse_input_line(text, number)
 
 
-def success_line(custom_id: str, response: Any) -> dict[str, Any]:
-    """The output line of a request that got a response."""
-    return {
-        "custom_id": custom_id,
-        "response": response.model_dump(mode="json", exclude_unset=True),
-    }
+def success_line(custom_id: str, response: ChatCompletion) -> dict[str, Any]:
+    """The output line of a request that got a response; split-off thoughts are kept."""
+    body = response.model_dump(mode="json", exclude_unset=True)
+    for choice, dumped in zip(response.choices, body.get("choices", []), strict=False):
+        thoughts = getattr(choice.message, "thoughts", None)
+        if thoughts and isinstance(dumped.get("message"), dict):
+            dumped["message"]["thoughts"] = thoughts
+    return {"custom_id": custom_id, "response": body}
 
 
 def error_line(custom_id: str, error: BaseException | str) -> dict[str, Any]:
