@@ -40,7 +40,7 @@ from ._progress import BatchStats, progress_line, summary_lines
 
 __all__ = ["build_parser", "main"]
 
-EMULATOR_MODEL = "google/gemini-2.5-flash"
+DEFAULT_MODEL = "google/gemini-2.5-flash"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _CREDENTIALS_HINT = (
     "To fix: run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
@@ -189,8 +189,7 @@ def prepare_job(args: argparse.Namespace) -> BatchJob:
     done, repaired = finished_ids(output)
     if repaired:
         _say(args, f"{output}: removed a partial last line left by an interrupted run")
-    model = args.model or (EMULATOR_MODEL if args.emulator else None)
-    return BatchJob(source, output, done & first_seen.keys(), len(first_seen), model)
+    return BatchJob(source, output, done & first_seen.keys(), len(first_seen), default_model(args))
 
 
 class ResultWriter:
@@ -353,6 +352,13 @@ def command_batch(args: argparse.Namespace) -> int:
 # --- chat ---------------------------------------------------------------------------------------
 
 
+def default_model(args: argparse.Namespace) -> str | None:
+    """``--model``, else Gemini 2.5 Flash on the shared endpoint (a deployed one needs none)."""
+    if args.model:
+        return str(args.model)
+    return None if args.endpoint and not args.emulator else DEFAULT_MODEL
+
+
 def image_part(path: str) -> dict[str, Any]:
     """An ``image_url`` content part holding the file as a ``data:`` URI."""
     file = Path(path)
@@ -373,7 +379,7 @@ def chat_params(args: argparse.Namespace) -> dict[str, Any]:
     messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
     if args.system:
         messages.insert(0, {"role": "system", "content": args.system})
-    params: dict[str, Any] = {"model": args.model or EMULATOR_MODEL, "messages": messages}
+    params: dict[str, Any] = {"model": default_model(args), "messages": messages}
     if args.think is not None:
         thinking = {"include_thoughts": True, "thinking_budget": args.think}
         google = {"thinking_config": thinking, "thought_tag_marker": "thought"}
@@ -487,7 +493,9 @@ def _target_options() -> argparse.ArgumentParser:
         "--token", help="a static bearer token (e.g. `gcloud auth print-access-token`)"
     )
     how.add_argument("--no-auth", action="store_true", help="send no Authorization header")
-    parent.add_argument("--model", help=f"model (default with --emulator: {EMULATOR_MODEL})")
+    parent.add_argument(
+        "--model", help=f"model for requests without one (default {DEFAULT_MODEL})"
+    )
     parent.add_argument("--max-retries", type=int, help="retries per request (default 3)")
     return parent
 
