@@ -21,7 +21,7 @@ import ssl
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 import anyio
 import anyio.abc
@@ -66,13 +66,11 @@ class _Connection:
         "origin",
         "reused",
         "stream",
-        "token",
     )
 
-    def __init__(self, stream: anyio.abc.ByteStream, origin: Origin, token: object) -> None:
+    def __init__(self, stream: anyio.abc.ByteStream, origin: Origin) -> None:
         self.stream = stream
         self.origin = origin
-        self.token = token
         raw_socket = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
         self.fileno = -1 if raw_socket is None else raw_socket.fileno()
         self.buffer = b""
@@ -111,6 +109,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         self._active = 0
         self._waiters: deque[anyio.Event] = deque()
         self._closed = False
+        self._loop_token: object = None
 
     @property
     def open_connections(self) -> int:
@@ -160,7 +159,6 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
                 self._abandon_wait(event)
                 raise
         if scope.cancelled_caught:
-            self._abandon_wait(event)
             raise httpx.PoolTimeout("timed out waiting for a free connection slot")
 
     def _abandon_wait(self, event: anyio.Event) -> None:
@@ -192,16 +190,12 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
 
     async def _checkout(self, origin: Origin) -> _Connection | None:
         stack = self._idle.get(origin)
-        if not stack:
+        if not stack or not self._same_loop():
             return None
-        token = anyio.lowlevel.current_token()
         now = time.monotonic()
         while stack:
             conn = stack.pop()
             self._idle_count -= 1
-            if conn.token != token:
-                self._forget_other_loops(token)
-                return None
             if self._is_expired(conn, now) or conn.looks_closed():
                 await self._discard(conn)
                 continue
@@ -209,14 +203,17 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             return conn
         return None
 
-    def _forget_other_loops(self, token: object) -> None:
-        # Sockets of a finished event loop cannot be closed from this one; drop them.
-        for origin, stack in list(self._idle.items()):
-            keep = deque(conn for conn in stack if conn.token == token)
-            self._idle_count -= len(stack) - len(keep)
-            self._open_count -= len(stack) - len(keep)
-            self._idle[origin] = keep
-        self._open_count -= 1  # the connection checked out by the caller
+    def _same_loop(self) -> bool:
+        """Check that pooled sockets belong to the running event loop; drop them if not."""
+        token = anyio.lowlevel.current_token()
+        if token == self._loop_token:
+            return True
+        # Sockets of a finished event loop cannot be closed from this one: forget them.
+        self._open_count -= self._idle_count
+        self._idle.clear()
+        self._idle_count = 0
+        self._loop_token = token
+        return False
 
     def _is_expired(self, conn: _Connection, now: float) -> bool:
         return self._expiry is not None and now - conn.idle_since > self._expiry
@@ -228,6 +225,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
     async def _connect(
         self, request: httpx.Request, origin: Origin, timeout: float | None
     ) -> _Connection:
+        self._same_loop()
         if self._open_count >= self._max_active:
             await self._evict_other_origin(origin)
         scheme, host, port = origin
@@ -237,11 +235,11 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             try:
                 stream: anyio.abc.ByteStream = await _open_stream(host, port, tls_context, sni)
             except (*_NETWORK_ERRORS, anyio.EndOfStream) as exc:
-                raise httpx.ConnectError(str(exc) or repr(exc), request=request) from exc
+                raise httpx.ConnectError(_describe(exc), request=request) from exc
         if scope.cancelled_caught:
             raise httpx.ConnectTimeout("timed out connecting", request=request)
         self._open_count += 1
-        return _Connection(stream, origin, anyio.lowlevel.current_token())
+        return _Connection(stream, origin)
 
     async def _evict_other_origin(self, origin: Origin) -> None:
         # Only reached when every slot is taken by idle connections to other hosts.
@@ -385,7 +383,7 @@ async def _write_and_read_head(
         if conn.reused and not conn.answered and message.replayable:
             raise _StaleConnection from exc
         error = httpx.ReadError if reading else httpx.WriteError
-        raise error(str(exc) or repr(exc), request=request) from exc
+        raise error(_describe(exc), request=request) from exc
     except ProtocolError as exc:
         raise httpx.RemoteProtocolError(str(exc), request=request) from exc
     if scope.cancelled_caught:
@@ -423,7 +421,11 @@ def _deadline(timeout: float | None) -> float:
 
 
 class _ResponseBody(httpx.AsyncByteStream):
-    """Yields body bytes as they arrive; returns the connection to the pool once complete."""
+    """Yields body bytes as they arrive; returns the connection to the pool once complete.
+
+    An explicit iterator rather than an async generator: a generator abandoned by an early
+    ``break`` would be finalized by the garbage collector, which trio reports as a leak.
+    """
 
     def __init__(
         self,
@@ -438,87 +440,70 @@ class _ResponseBody(httpx.AsyncByteStream):
         self._kind, self._remaining, self._keep_alive = framing
         self._read_timeout = read_timeout
         self._request = request
-        self._complete = self._kind is BodyFraming.NONE
+        self._pending: deque[bytes] = deque()
+        self._decoder = ChunkedDecoder() if self._kind is BodyFraming.CHUNKED else None
+        self._complete = self._kind is BodyFraming.NONE or self._remaining == 0
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        conn = self._conn
-        if conn is None:
-            raise httpx.StreamClosed()
-        if self._kind is BodyFraming.LENGTH:
-            pieces = self._length_pieces(conn)
-        elif self._kind is BodyFraming.CHUNKED:
-            pieces = self._chunked_pieces(conn)
-        elif self._kind is BodyFraming.UNTIL_CLOSE:
-            pieces = self._until_close_pieces(conn)
-        else:
-            pieces = _no_pieces()
-        async for piece in pieces:
-            yield piece
-        await self._finish(self._keep_alive)
+    def __aiter__(self) -> _ResponseBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._pending:
+            conn = self._conn
+            if conn is None:
+                raise StopAsyncIteration
+            if self._complete:
+                await self._finish()
+                continue
+            data, conn.buffer = conn.buffer, b""
+            self._consume(data or await self._receive(conn))
+        return self._pending.popleft()
 
     async def aclose(self) -> None:
         """Return the connection if the body was read to its end, else close it."""
-        await self._finish(self._keep_alive and self._complete)
+        await self._finish()
 
-    async def _finish(self, reusable: bool) -> None:
+    async def _finish(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            await self._pool._release(conn, reusable and self._complete)
+            await self._pool._release(conn, self._keep_alive and self._complete)
 
-    async def _length_pieces(self, conn: _Connection) -> AsyncIterator[bytes]:
-        data, conn.buffer = conn.buffer, b""
-        while True:
+    def _consume(self, data: bytes) -> None:
+        if self._kind is BodyFraming.LENGTH:
             if len(data) > self._remaining:
                 self._keep_alive = False  # bytes beyond the body: the framing is not trusted
                 data = data[: self._remaining]
             self._remaining -= len(data)
             self._complete = self._remaining == 0
-            if data:
-                yield data
-            if self._complete:
-                return
-            data = await self._receive(conn, at_eof="incomplete")
-
-    async def _chunked_pieces(self, conn: _Connection) -> AsyncIterator[bytes]:
-        decoder = ChunkedDecoder()
-        data, conn.buffer = conn.buffer, b""
-        while True:
+            self._pending.append(data)
+        elif self._decoder is not None:
             try:
-                pieces = decoder.feed(data)
+                self._pending.extend(self._decoder.feed(data))
             except ProtocolError as exc:
                 raise httpx.RemoteProtocolError(str(exc), request=self._request) from exc
-            self._complete = decoder.done
-            if decoder.unused:
-                self._keep_alive = False
-            for piece in pieces:
-                yield piece
-            if self._complete:
-                return
-            data = await self._receive(conn, at_eof="incomplete")
+            self._complete = self._decoder.done
+            self._keep_alive = self._keep_alive and not self._decoder.unused
+        elif data:  # until close: the empty read at EOF ends the body
+            self._pending.append(data)
+        else:
+            self._complete = True
 
-    async def _until_close_pieces(self, conn: _Connection) -> AsyncIterator[bytes]:
-        data, conn.buffer = conn.buffer, b""
-        while data:
-            yield data
-            data = await self._receive(conn, at_eof="end")
-        self._complete = True
-
-    async def _receive(self, conn: _Connection, at_eof: str) -> bytes:
+    async def _receive(self, conn: _Connection) -> bytes:
         request = self._request
         with anyio.move_on_after(self._read_timeout) as scope:
             try:
                 return await conn.stream.receive()
             except anyio.EndOfStream as exc:
-                if at_eof == "end":
+                if self._kind is BodyFraming.UNTIL_CLOSE:
                     return b""
                 message = "server closed the connection before the body was complete"
                 raise httpx.RemoteProtocolError(message, request=request) from exc
             except _NETWORK_ERRORS as exc:
-                raise httpx.ReadError(str(exc) or repr(exc), request=request) from exc
+                raise httpx.ReadError(_describe(exc), request=request) from exc
         assert scope.cancelled_caught
         raise httpx.ReadTimeout("timed out reading the response body", request=request)
 
 
-async def _no_pieces() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this an async generator
+def _describe(exc: BaseException) -> str:
+    """A message for a network error; anyio's wrappers carry the OS error as their cause."""
+    return str(exc) or str(exc.__cause__ or "") or type(exc).__name__

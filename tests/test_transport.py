@@ -1,0 +1,422 @@
+"""PooledHTTP11Transport against tiny loopback servers written in each test."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.abc
+import httpx
+import pytest
+
+from vertexchat._transport import PooledHTTP11Transport
+
+Handler = Callable[["Peer"], Awaitable[None]]
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+FOREVER = 3600.0
+
+
+class Peer:
+    """The server side of one accepted connection, with a request reader."""
+
+    def __init__(self, stream: anyio.abc.SocketStream, server: Server) -> None:
+        self.stream = stream
+        self.server = server
+        self._buffer = b""
+
+    async def read_request(self) -> bytes | None:
+        """Read one request (head and Content-Length body); None when the client hung up."""
+        while b"\r\n\r\n" not in self._buffer:
+            try:
+                self._buffer += await self.stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                return None
+        head, _, rest = self._buffer.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(rest) < length:
+            rest += await self.stream.receive()
+        self._buffer = rest[length:]
+        self.server.requests.append(head + b"\r\n\r\n" + rest[:length])
+        return head
+
+    async def read_until(self, marker: bytes) -> bytes:
+        """Read raw bytes up to and including ``marker`` (for chunked request bodies)."""
+        while marker not in self._buffer:
+            self._buffer += await self.stream.receive()
+        data, _, self._buffer = self._buffer.partition(marker)
+        return data + marker
+
+    async def send(self, data: bytes) -> None:
+        await self.stream.send(data)
+
+
+class Server:
+    """Counts connections and requests; ``url`` points at it."""
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.connections = 0
+        self.open_now = 0
+        self.max_open = 0
+        self.requests: list[bytes] = []
+
+
+@asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[Server]:
+    """Run ``handler`` for every connection accepted on a loopback port."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    server = Server(listener.extra(anyio.abc.SocketAttribute.local_port))
+
+    async def accept(stream: anyio.abc.SocketStream) -> None:
+        server.connections += 1
+        server.open_now += 1
+        server.max_open = max(server.max_open, server.open_now)
+        try:
+            async with stream:
+                await handler(Peer(stream, server))
+        except (anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError):
+            pass
+        finally:
+            server.open_now -= 1
+
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, accept)
+        try:
+            yield server
+        finally:
+            group.cancel_scope.cancel()
+
+
+async def answer_each(peer: Peer, response: bytes = OK) -> None:
+    while await peer.read_request() is not None:
+        await peer.send(response)
+
+
+def answering(response: bytes) -> Handler:
+    return lambda peer: answer_each(peer, response)
+
+
+def client(**kwargs: object) -> httpx.AsyncClient:
+    transport = PooledHTTP11Transport(**kwargs)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport)
+
+
+def pool(http: httpx.AsyncClient) -> PooledHTTP11Transport:
+    transport = http._transport
+    assert isinstance(transport, PooledHTTP11Transport)
+    return transport
+
+
+async def test_content_length_responses_reuse_one_connection() -> None:
+    async with serving(answer_each) as server, client() as http:
+        for _ in range(3):
+            response = await http.post(server.url + "/chat?x=1", json={"a": 1})
+            assert (response.status_code, response.text) == (200, "hello")
+        assert server.connections == 1
+        assert pool(http).idle_connections == 1
+        assert response.http_version == "HTTP/1.1"
+        assert response.reason_phrase == "OK"
+    first = server.requests[0]
+    assert first.startswith(b"POST /chat?x=1 HTTP/1.1\r\n")
+    assert b"\r\nHost: 127.0.0.1:" in first
+    assert first.endswith(b'\r\n\r\n{"a":1}')
+
+
+async def test_chunked_body_streams_chunks_as_they_arrive() -> None:
+    first_seen = anyio.Event()
+
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhel")
+        await peer.send(b"lo\r\n")
+        await first_seen.wait()  # the client saw chunk one before chunk two exists
+        await peer.send(b"6\r\n world\r\n0\r\nTrailer: x\r\n\r\n")
+        await answer_each(peer)
+
+    async with serving(handler) as server, client() as http:
+        async with http.stream("GET", server.url) as response:
+            pieces = []
+            async for piece in response.aiter_raw():
+                pieces.append(piece)
+                first_seen.set()
+        assert b"".join(pieces) == b"hello world"
+        assert len(pieces) >= 2  # "world" was only sent after a piece reached us
+        assert (await http.get(server.url)).text == "hello"
+        assert server.connections == 1
+
+
+async def test_read_until_close_body() -> None:
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\n\r\npart one, ")
+        await peer.send(b"part two")
+
+    async with serving(handler) as server, client() as http:
+        response = await http.get(server.url)
+        assert response.text == "part one, part two"
+        assert pool(http).open_connections == 0
+
+
+async def test_connection_close_is_not_reused() -> None:
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(closing)
+
+    async with serving(handler) as server, client() as http:
+        assert (await http.get(server.url)).text == "ok"
+        assert (await http.get(server.url)).text == "ok"
+        assert server.connections == 2
+        assert pool(http).open_connections == 0
+
+
+async def test_request_connection_close_is_honoured() -> None:
+    async with serving(answer_each) as server, client() as http:
+        await http.get(server.url, headers={"Connection": "close"})
+        assert pool(http).open_connections == 0
+
+
+async def test_no_body_statuses_and_head_keep_the_connection() -> None:
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n")
+        await answer_each(peer)
+
+    async with serving(handler) as server, client() as http:
+        assert (await http.delete(server.url)).status_code == 204
+        assert (await http.head(server.url)).headers["content-length"] == "99"
+        assert (await http.get(server.url)).text == "hello"
+        assert server.connections == 1
+
+
+async def test_informational_responses_are_skipped() -> None:
+    informational = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+    async with serving(answering(informational + OK)) as server, client() as http:
+        assert (await http.get(server.url)).text == "hello"
+
+
+async def test_server_closing_idle_connection_is_noticed() -> None:
+    closed = anyio.Event()
+
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(OK)
+        if server.connections == 1:
+            await peer.stream.aclose()
+            closed.set()
+            return
+        await answer_each(peer)
+
+    async with serving(handler) as server, client() as http:
+        assert (await http.get(server.url)).text == "hello"
+        await closed.wait()
+        assert (await http.post(server.url, content=b"again")).text == "hello"
+        assert server.connections == 2
+
+
+async def test_stale_connection_is_retried_once_on_a_fresh_one() -> None:
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(OK)
+        if server.connections == 1:
+            await peer.read_request()  # the request arrives, then the server hangs up
+            return
+        await answer_each(peer)
+
+    async with serving(handler) as server, client() as http:
+        await http.get(server.url)
+        assert (await http.post(server.url, content=b"body")).text == "hello"
+        assert server.connections == 2
+        assert server.requests[-1].endswith(b"\r\n\r\nbody")
+
+
+async def test_disconnect_on_fresh_connection_is_not_retried() -> None:
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+
+    async with serving(handler) as server, client() as http:
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            await http.get(server.url)
+        assert server.connections == 1
+
+
+async def test_stale_connection_with_streamed_body_is_not_retried() -> None:
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(OK)
+        server.requests.append(await peer.read_until(b"\r\n0\r\n\r\n"))
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"once"
+
+    async with serving(handler) as server, client() as http:
+        await http.get(server.url)
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+            await http.post(server.url, content=body())
+        assert server.connections == 1
+        assert server.requests[-1].endswith(
+            b"Transfer-Encoding: chunked\r\n\r\n4\r\nonce\r\n0\r\n\r\n"
+        )
+
+
+async def test_early_close_of_streamed_response_discards_connection() -> None:
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
+        await anyio.sleep(FOREVER)  # the other five bytes never come
+
+    async with serving(handler) as server, client() as http:
+        async with http.stream("GET", server.url) as response:
+            async for piece in response.aiter_raw():
+                assert piece == b"hello"
+                break
+        assert pool(http).open_connections == 0
+
+
+async def test_truncated_body_is_a_protocol_error() -> None:
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
+
+    async with serving(handler) as server, client() as http:
+        with pytest.raises(httpx.RemoteProtocolError, match="before the body was complete"):
+            await http.get(server.url)
+        assert pool(http).open_connections == 0
+
+
+async def test_malformed_response_is_a_protocol_error() -> None:
+    async with serving(answering(b"HTTP/9 200 OK\r\n\r\n")) as server, client() as http:
+        with pytest.raises(httpx.RemoteProtocolError, match="status line"):
+            await http.get(server.url)
+
+
+async def silent(peer: Peer) -> None:
+    await peer.read_request()
+    await anyio.sleep(FOREVER)
+
+
+async def test_read_timeout() -> None:
+    async with serving(silent) as server, client() as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(server.url, timeout=httpx.Timeout(FOREVER, read=0.01))
+        assert pool(http).open_connections == 0
+
+
+async def test_read_timeout_while_streaming_body() -> None:
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
+        await anyio.sleep(FOREVER)
+
+    async with serving(handler) as server, client() as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(server.url, timeout=httpx.Timeout(FOREVER, read=0.01))
+
+
+async def test_write_timeout() -> None:
+    async def never_reads(peer: Peer) -> None:
+        await anyio.sleep(FOREVER)
+
+    async with serving(never_reads) as server, client() as http:
+        with pytest.raises(httpx.WriteTimeout):
+            await http.post(
+                server.url, content=b"x" * 64_000_000, timeout=httpx.Timeout(FOREVER, write=0.01)
+            )
+
+
+async def test_connect_timeout() -> None:
+    async with serving(silent) as server, client() as http:
+        with pytest.raises(httpx.ConnectTimeout):
+            await http.get(server.url, timeout=httpx.Timeout(FOREVER, connect=0))
+
+
+async def test_pool_timeout_when_all_slots_are_busy() -> None:
+    limits = httpx.Limits(max_connections=1)
+    async with serving(answer_each) as server, client(limits=limits) as http:
+        async with http.stream("GET", server.url):
+            with pytest.raises(httpx.PoolTimeout):
+                await http.get(server.url, timeout=httpx.Timeout(FOREVER, pool=0.01))
+        assert (await http.get(server.url)).text == "hello"
+
+
+async def test_connection_refused_is_connect_error() -> None:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    await listener.aclose()
+    async with client() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_unsupported_scheme() -> None:
+    async with client() as http:
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await http.get("ftp://127.0.0.1/")
+
+
+async def test_pool_limit_bounds_open_connections() -> None:
+    limits = httpx.Limits(max_connections=2)
+
+    async def slow_answer(peer: Peer) -> None:
+        while await peer.read_request() is not None:
+            await anyio.sleep(0.001)  # keeps requests overlapping; not a timing assertion
+            await peer.send(OK)
+
+    async with serving(slow_answer) as server, client(limits=limits) as http:
+        async with anyio.create_task_group() as group:
+            for _ in range(10):
+                group.start_soon(http.get, server.url)
+        assert server.max_open <= 2
+        assert len(server.requests) == 10
+
+
+async def test_many_concurrent_requests() -> None:
+    texts: list[str] = []
+
+    async def one(http: httpx.AsyncClient, url: str) -> None:
+        texts.append((await http.get(url)).text)
+
+    async with serving(answer_each) as server, client() as http:
+        async with anyio.create_task_group() as group:
+            for _ in range(100):
+                group.start_soon(one, http, server.url)
+        assert texts == ["hello"] * 100
+        assert pool(http).idle_connections == server.connections
+    assert pool(http).open_connections == 0
+
+
+async def test_cancelled_request_releases_its_slot() -> None:
+    limits = httpx.Limits(max_connections=1)
+    async with serving(silent) as server, client(limits=limits) as http:
+        with anyio.move_on_after(0.01):
+            await http.get(server.url)
+        assert pool(http).open_connections == 0
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(server.url, timeout=httpx.Timeout(FOREVER, pool=0, read=0.01))
+
+
+def test_one_transport_across_event_loops() -> None:
+    transport = PooledHTTP11Transport()
+
+    async def one_run(transport: PooledHTTP11Transport) -> str:
+        async with serving(answer_each) as server:
+            http = httpx.AsyncClient(transport=transport)
+            return (await http.get(server.url)).text
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # sockets left behind by a dead loop
+        assert anyio.run(one_run, transport) == "hello"
+        assert anyio.run(one_run, transport) == "hello"
+        assert transport.open_connections == 1
+        del transport  # its last socket belongs to a finished loop too
+        gc.collect()
