@@ -3,26 +3,51 @@
 from __future__ import annotations
 
 import gc
+import ssl
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
 import httpx
 import pytest
+from anyio.streams.tls import TLSListener
 
 from vertexchat._transport import PooledHTTP11Transport
 
 Handler = Callable[["Peer"], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 FOREVER = 3600.0
+# A self-signed certificate for 127.0.0.1, valid until 2126, made for these tests only.
+CERTIFICATE = """\
+-----BEGIN CERTIFICATE-----
+MIIBjzCCATagAwIBAgIUd3t4AKjtVzQVh0DFg2/a5F2bp/YwCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJMTI3LjAuMC4xMCAXDTI2MTEyMjAwNDc0M1oYDzIxMjYxMDI5
+MDA0NzQzWjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAAS5BlhLXYPKj1c+azXdaw42pq1i2qAoc3vew5p7qgJOV/aSgIQ8RDK4
+cLulbvrVxWpITaCNbNGViJZ2zWodlUK4o2QwYjAdBgNVHQ4EFgQUCKjC+ye2Er9v
+dbIqxWLp1wb2W2YwHwYDVR0jBBgwFoAUCKjC+ye2Er9vdbIqxWLp1wb2W2YwDwYD
+VR0TAQH/BAUwAwEB/zAPBgNVHREECDAGhwR/AAABMAoGCCqGSM49BAMCA0cAMEQC
+ID/2bXyem0iOTwhJJrWrDsJmbT755boIrmUoNh8IU2FzAiBkf7zCDEkxuwFh1/cr
+cbCV8XQk9gugGJOTv919vcj/1Q==
+-----END CERTIFICATE-----
+"""
+PRIVATE_KEY = """\
+-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgQu6YStRgxpN7iSb5
+cnDmCqNLKZl5ptCH4wIZYqRj8LShRANCAAS5BlhLXYPKj1c+azXdaw42pq1i2qAo
+c3vew5p7qgJOV/aSgIQ8RDK4cLulbvrVxWpITaCNbNGViJZ2zWodlUK4
+-----END PRIVATE KEY-----
+"""
 
 
 class Peer:
     """The server side of one accepted connection, with a request reader."""
 
-    def __init__(self, stream: anyio.abc.SocketStream, server: Server) -> None:
+    def __init__(self, stream: anyio.abc.ByteStream, server: Server) -> None:
         self.stream = stream
         self.server = server
         self._buffer = b""
@@ -60,8 +85,8 @@ class Peer:
 class Server:
     """Counts connections and requests; ``url`` points at it."""
 
-    def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, port: int, scheme: str = "http") -> None:
+        self.url = f"{scheme}://127.0.0.1:{port}"
         self.connections = 0
         self.open_now = 0
         self.max_open = 0
@@ -69,12 +94,16 @@ class Server:
 
 
 @asynccontextmanager
-async def serving(handler: Handler) -> AsyncIterator[Server]:
+async def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
     """Run ``handler`` for every connection accepted on a loopback port."""
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    server = Server(listener.extra(anyio.abc.SocketAttribute.local_port))
+    tcp_listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = tcp_listener.extra(anyio.abc.SocketAttribute.local_port)
+    server = Server(port, "http" if tls is None else "https")
+    listener: anyio.abc.Listener[Any] = tcp_listener
+    if tls is not None:
+        listener = TLSListener(tcp_listener, tls, standard_compatible=False)
 
-    async def accept(stream: anyio.abc.SocketStream) -> None:
+    async def accept(stream: Any) -> None:
         server.connections += 1
         server.open_now += 1
         server.max_open = max(server.max_open, server.open_now)
@@ -127,6 +156,23 @@ async def test_content_length_responses_reuse_one_connection() -> None:
     assert first.startswith(b"POST /chat?x=1 HTTP/1.1\r\n")
     assert b"\r\nHost: 127.0.0.1:" in first
     assert first.endswith(b'\r\n\r\n{"a":1}')
+
+
+async def test_https_reuses_connection_and_checks_certificate(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text(CERTIFICATE)
+    (tmp_path / "key.pem").write_text(PRIVATE_KEY)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server_context.set_alpn_protocols(["http/1.1"])
+    client_context = ssl.create_default_context(cadata=CERTIFICATE)
+    async with serving(answer_each, tls=server_context) as server:
+        async with client(ssl_context=client_context) as http:
+            assert (await http.post(server.url, content=b"x")).text == "hello"
+            assert (await http.post(server.url, content=b"y")).text == "hello"
+        assert server.connections == 1
+        async with client() as http:  # the default context does not trust this certificate
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await http.get(server.url)
 
 
 async def test_chunked_body_streams_chunks_as_they_arrive() -> None:
