@@ -83,8 +83,10 @@ class BatchRun:
 
     Leaving the ``async with`` block (a ``break``, an exception, cancellation) cancels the work
     still in flight. A bare ``async for`` (no ``async with``) also works when it runs to the
-    end or its task is cancelled. An exception that is not a ``VertexChatError`` (a bug in a
-    callback or in the input iterator) stops the batch and is raised to the consumer.
+    end or its task is cancelled, but to ``break`` out early use ``async with``: an abandoned
+    async generator is closed later by the garbage collector, in another task. An exception
+    that is not a ``VertexChatError`` (a bug in a callback or in the input iterator) stops the
+    batch and is raised to the consumer.
     """
 
     def __init__(
