@@ -346,6 +346,36 @@ async def test_malformed_response_is_a_protocol_error() -> None:
             await http.get(server.url)
 
 
+async def test_conflicting_content_lengths_are_a_protocol_error() -> None:
+    bad = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"
+    async with serving(answering(bad)) as server, client() as http:
+        with pytest.raises(httpx.RemoteProtocolError, match="content-length"):
+            await http.get(server.url)
+        assert pool(http).open_connections == 0
+
+
+async def test_header_injection_is_refused_before_sending() -> None:
+    async with serving(answer_each) as server, client() as http:
+        with pytest.raises(httpx.LocalProtocolError):
+            await http.get(server.url, headers={"X-A": "b\r\nEvil: 1"})
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        httpx.Limits(keepalive_expiry=0),
+        httpx.Limits(max_keepalive_connections=0),
+    ],
+)
+async def test_limits_can_turn_keep_alive_off(limits: httpx.Limits) -> None:
+    async with serving(answer_each) as server, client(limits=limits) as http:
+        await http.get(server.url)
+        assert pool(http).open_connections == 0
+        await http.get(server.url)
+        assert server.connections == 2
+
+
 async def silent(peer: Peer) -> None:
     await peer.read_request()
     await anyio.sleep(FOREVER)

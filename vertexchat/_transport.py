@@ -216,7 +216,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         return False
 
     def _is_expired(self, conn: _Connection, now: float) -> bool:
-        return self._expiry is not None and now - conn.idle_since > self._expiry
+        return self._expiry is not None and now - conn.idle_since >= self._expiry
 
     async def _discard(self, conn: _Connection) -> None:
         self._open_count -= 1
@@ -227,7 +227,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
     ) -> _Connection:
         self._same_loop()
         if self._open_count >= self._max_active:
-            await self._evict_other_origin(origin)
+            await self._evict_oldest_idle()
         scheme, host, port = origin
         sni = request.extensions.get("sni_hostname")
         tls_context = self._tls_context() if scheme == b"https" else None
@@ -241,10 +241,11 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         self._open_count += 1
         return _Connection(stream, origin)
 
-    async def _evict_other_origin(self, origin: Origin) -> None:
-        # Only reached when every slot is taken by idle connections to other hosts.
-        for other, stack in self._idle.items():
-            if other != origin and stack:
+    async def _evict_oldest_idle(self) -> None:
+        # Only reached when idle connections (to other hosts, or left behind by a stale
+        # retry) hold the places a new connection needs.
+        for stack in self._idle.values():
+            if stack:
                 self._idle_count -= 1
                 await self._discard(stack.popleft())
                 return
@@ -262,10 +263,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         request = message.request
         try:
             head, framing = await _write_and_read_head(conn, message, timeouts)
-        except _StaleConnection:
-            await self._discard(conn)
-            raise
-        except BaseException:
+        except BaseException:  # includes _StaleConnection and cancellation
             await self._discard(conn)
             raise
         body = _ResponseBody(self, conn, framing, timeouts.get("read"), request)
@@ -280,9 +278,15 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
     async def _release(self, conn: _Connection, reusable: bool) -> None:
         try:
             if reusable and not self._closed and self._idle_count < self._max_idle:
-                conn.idle_since = time.monotonic()
-                self._idle.setdefault(conn.origin, deque()).append(conn)
+                now = time.monotonic()
+                conn.idle_since = now
+                stack = self._idle.setdefault(conn.origin, deque())
+                stack.append(conn)
                 self._idle_count += 1
+                if self._is_expired(stack[0], now):
+                    # LIFO reuse never reaches the bottom under load: expire it from there.
+                    self._idle_count -= 1
+                    await self._discard(stack.popleft())
             else:
                 await self._discard(conn)
         finally:
@@ -306,7 +310,10 @@ class _OutgoingRequest:
                 self.close = b"close" in value.lower()
             elif lower == b"transfer-encoding":
                 self.chunked = True
-        head = encode_request_head(self.method, request.url.raw_path, raw)
+        try:
+            head = encode_request_head(self.method, request.url.raw_path, raw)
+        except ValueError as exc:
+            raise httpx.LocalProtocolError(str(exc), request=request) from exc
         try:
             self.body: bytes | None = request.content
         except httpx.RequestNotRead:
@@ -390,7 +397,10 @@ async def _write_and_read_head(
         if reading:
             raise httpx.ReadTimeout("timed out reading the response", request=request)
         raise httpx.WriteTimeout("timed out sending the request", request=request)
-    framing, length, keep_alive = response_framing(message.method, head)
+    try:
+        framing, length, keep_alive = response_framing(message.method, head)
+    except ProtocolError as exc:
+        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
     return head, (framing, length, keep_alive and not message.close)
 
 
