@@ -105,7 +105,7 @@ async def test_cancelling_half_of_500_in_flight_calls_leaves_the_rest_correct() 
                 scopes.append(scope)
                 tasks.start_soon(one, i, scope)
             with anyio.fail_after(10):
-                while emulator.in_flight + len(finished) < 500:
+                while emulator.in_flight + len(finished) < 500:  # noqa: ASYNC110 (polls a counter)
                     await anyio.sleep(0.005)
             assert not finished, "calls ended before the cancellation could be tested"
             for scope in scopes[::2]:
@@ -146,10 +146,10 @@ class SlowCredentials(Credentials):  # type: ignore[misc]
 async def test_thousand_concurrent_calls_with_expired_token_refresh_once() -> None:
     emulator = Emulator(tokens={"fresh-token-1"})
     credentials = SlowCredentials()
-    async with client_on(emulator, auth=vertexchat.GoogleAuth(credentials)) as client:
-        async with anyio.create_task_group() as tasks:
-            for i in range(1000):
-                tasks.start_soon(answer, client, i * 2)
+    auth = vertexchat.GoogleAuth(credentials)
+    async with client_on(emulator, auth=auth) as client, anyio.create_task_group() as tasks:
+        for i in range(1000):
+            tasks.start_soon(answer, client, i * 2)
     assert credentials.refreshes == 1
     assert len(emulator.requests) == 1000
 
