@@ -210,3 +210,13 @@ def test_tools_tool_choice_and_response_format() -> None:
     assert body["response_format"]["json_schema"]["schema"] == schema
     for choice in ("none", "auto", "required", "validated"):
         assert build_request({**params, "tool_choice": choice}, publisher_model=True).tool_choice
+
+
+def test_response_message_with_malformed_arguments_is_an_invalid_request() -> None:
+    from vertexchat._models import ChatCompletionMessage
+
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{oops"}}
+    message = ChatCompletionMessage.model_validate({"role": "assistant", "tool_calls": [call]})
+    params = {"model": "m", "messages": [{"role": "user", "content": "x"}, message]}
+    with pytest.raises(vertexchat.InvalidRequestError, match="arguments"):
+        build_request(params, publisher_model=True)

@@ -427,7 +427,7 @@ async def test_loop_tool_exception_propagates_with_raise() -> None:
 async def test_loop_max_rounds() -> None:
     handler, bodies = _scripted([_asks(("get_weather", '{"city": "a"}'))])
     with pytest.raises(
-        RuntimeError, match=r"still asked for tools \(get_weather\) after 2 rounds"
+        vertexchat.ToolLoopError, match=r"still asked for tools \(get_weather\) after 2 rounds"
     ):
         await _loop(handler, [function_tool(get_weather)], max_rounds=2)
     assert len(bodies) == 3

@@ -143,6 +143,11 @@ class ChunkAccumulator:
                 builder = self._choices[choice.index] = _ChoiceBuilder()
             builder.add(choice)
 
+    @property
+    def usage(self) -> Usage | None:
+        """The last usage any chunk carried."""
+        return self._usage
+
     def result(self) -> ChatCompletion:
         """The ``ChatCompletion`` the chunks so far add up to."""
         first = self._first or ChatCompletionChunk()

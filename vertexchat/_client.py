@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
 import anyio
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from . import __version__
 from ._auth import ADC, resolve_auth
@@ -25,15 +25,19 @@ from ._exceptions import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    RateLimitError,
     ResponseValidationError,
     status_error_from_response,
 )
+from ._limiter import AdaptiveLimiter
 from ._loop import LoopBoundHTTPClient
 from ._models import ChatCompletion
 from ._request import build_request, encode_request
 from ._retry import RetryPolicy
 from ._separate import separate_completion
 from ._streaming import ChatCompletionStream
+from ._structured import ParsedChatCompletion, ParsedChatCompletionStream, parse
+from ._tools import FunctionTool, run_tool_loop
 from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url
 
 if TYPE_CHECKING:
@@ -43,6 +47,7 @@ __all__ = ["DEFAULT_TIMEOUT", "USE_CLIENT_DEFAULT", "Client"]
 
 logger = logging.getLogger("vertexchat")
 _T = TypeVar("_T")
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _UseClientDefault:
@@ -59,6 +64,7 @@ DEFAULT_TIMEOUT: Final = httpx.Timeout(600.0, connect=10.0, write=60.0, pool=60.
 """10 minutes to read (thinking models answer slowly), 10 s to connect, 60 s to write or queue."""
 
 TimeoutLike = float | httpx.Timeout | None
+_UNBOUNDED = 1_000_000  # the adaptive ceiling when only per-minute limits are set
 
 
 class Client:
@@ -89,6 +95,9 @@ class Client:
         retry_policy: RetryPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
         headers: Mapping[str, str] | None = None,
+        max_concurrency: int | None = None,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
     ) -> None:
         self.endpoint = endpoint or OPENAPI_ENDPOINT
         self.base_url = (
@@ -110,6 +119,7 @@ class Client:
             **(headers or {}),
         }
         self._http = LoopBoundHTTPClient(http_client, timeout=timeout)
+        self.limiter = _limiter_for(max_concurrency, requests_per_minute, tokens_per_minute)
         self.chat = _Chat(self)
 
     def _default_base_url(
@@ -199,6 +209,19 @@ class Client:
         return self.retry_policy.with_max_retries(max_retries)
 
 
+def _limiter_for(
+    max_concurrency: int | None, requests_per_minute: float | None, tokens_per_minute: float | None
+) -> AdaptiveLimiter | None:
+    """The client-wide adaptive limiter, when any limit is asked for."""
+    if max_concurrency is None and requests_per_minute is None and tokens_per_minute is None:
+        return None
+    return AdaptiveLimiter(
+        max_concurrency if max_concurrency is not None else _UNBOUNDED,
+        requests_per_minute=requests_per_minute,
+        tokens_per_minute=tokens_per_minute,
+    )
+
+
 def _is_retryable(error: APIError, policy: RetryPolicy) -> bool:
     if isinstance(error, APIStatusError):
         return policy.should_retry_status(error.status_code)
@@ -223,7 +246,7 @@ class _Chat:
 
 
 class Completions:
-    """``client.chat.completions``: ``create`` (and ``parse`` for structured output)."""
+    """``client.chat.completions``: ``create``, ``parse`` (structured output), ``run_tools``."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
@@ -278,6 +301,32 @@ class Completions:
             return await _with_deadline(call.open_stream(), call_deadline)
         return await _with_deadline(call.complete(), call_deadline)
 
+    @overload
+    async def parse(
+        self, *, response_format: type[_M], stream: Literal[True], **params: Any
+    ) -> ParsedChatCompletionStream[_M]: ...
+
+    @overload
+    async def parse(
+        self, *, response_format: type[_M], stream: Literal[False] | None = ..., **params: Any
+    ) -> ParsedChatCompletion[_M]: ...
+
+    async def parse(
+        self, *, response_format: type[_M], stream: bool | None = None, **params: Any
+    ) -> ParsedChatCompletion[_M] | ParsedChatCompletionStream[_M]:
+        """Like ``create``, with ``message.parsed`` validated into the ``response_format`` model.
+
+        The Pydantic model is sent as a ``json_schema`` response format in the subset Vertex
+        accepts; output that does not validate raises ``OutputParseError``.
+        """
+        return await parse(self, response_format=response_format, stream=stream, **params)
+
+    async def run_tools(
+        self, *, messages: list[Any], tools: Sequence[FunctionTool[Any]], **params: Any
+    ) -> ChatCompletion:
+        """Call, run the requested tools, send their results, repeat; see ``run_tool_loop``."""
+        return await run_tool_loop(self, messages=messages, tools=tools, **params)
+
 
 class _Call:
     """One logical call: the same body sent until it succeeds or the retry policy gives up."""
@@ -305,10 +354,27 @@ class _Call:
         return self.policy.max_attempts
 
     async def open(self) -> httpx.Response:
-        """Send once; a response with status < 400 or the mapped exception."""
+        """Send once; a response with status < 400 or the mapped exception.
+
+        With a client limiter, each attempt holds a slot from here until ``release``: for a
+        completion once its body is read, for a stream once it is closed.
+        """
         self.attempts += 1
+        limiter = self.client.limiter
+        if limiter is not None:
+            await limiter.acquire()
         request = self.client._build(self.body, self.extra_headers)
-        return await self.client._send_once(request, self.timeouts)
+        try:
+            return await self.client._send_once(request, self.timeouts)
+        except BaseException as error:
+            self.release(error)
+            raise
+
+    def release(self, error: BaseException | None = None, tokens: int = 0) -> None:
+        """Give the attempt's limiter slot back; a 429 tells the limiter to slow down."""
+        limiter = self.client.limiter
+        if limiter is not None:
+            limiter.release(throttled=isinstance(error, RateLimitError), tokens=tokens)
 
     async def retrying(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
         """Run ``attempt`` until it succeeds, sleeping between tries as the policy says."""
@@ -335,21 +401,12 @@ class _Call:
 
     async def _complete_once(self) -> ChatCompletion:
         response = await self.open()
+        completion: ChatCompletion | None = None
         try:
-            content = await response.aread()
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(f"reading the response timed out: {exc!r}") from exc
-        except httpx.TransportError as exc:
-            raise APIConnectionError(f"reading the response failed: {exc!r}") from exc
+            completion = _parse_completion(await _read_body(response), response.request)
         finally:
-            await response.aclose()
-        try:
-            completion = ChatCompletion.model_validate_json(content)
-        except ValidationError as exc:
-            text = content[:300].decode("utf-8", "replace")
-            raise ResponseValidationError(
-                f"response is not a chat.completion: {text}", request=response.request
-            ) from exc
+            usage = completion.usage if completion is not None else None
+            self.release(tokens=usage.total_tokens if usage is not None else 0)
         if self.thought_marker:
             separate_completion(completion, self.thought_marker)
         return completion
@@ -369,6 +426,27 @@ class _Call:
         """The stream, once a response with a success status has arrived."""
         response = await self.retrying(self.open)
         return ChatCompletionStream(response, retry=self, thought_marker=self.thought_marker)
+
+
+async def _read_body(response: httpx.Response) -> bytes:
+    try:
+        return await response.aread()
+    except httpx.TimeoutException as exc:
+        raise APITimeoutError(f"reading the response timed out: {exc!r}") from exc
+    except httpx.TransportError as exc:
+        raise APIConnectionError(f"reading the response failed: {exc!r}") from exc
+    finally:
+        await response.aclose()
+
+
+def _parse_completion(content: bytes, request: httpx.Request) -> ChatCompletion:
+    try:
+        return ChatCompletion.model_validate_json(content)
+    except ValidationError as exc:
+        text = content[:300].decode("utf-8", "replace")
+        raise ResponseValidationError(
+            f"response is not a chat.completion: {text}", request=request
+        ) from exc
 
 
 async def _with_deadline(call: Awaitable[_T], deadline: float | None) -> _T:

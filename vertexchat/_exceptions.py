@@ -19,7 +19,8 @@
     │   └── ResponseValidationError   the server's body is not what Vertex sends
     ├── CredentialsError              Google credentials could not be loaded or refreshed
     ├── InvalidRequestError           the request is invalid; nothing was sent (also a ValueError)
-    └── OutputParseError              model output did not parse into the requested type
+    ├── OutputParseError              model output did not parse into the requested type
+    └── ToolLoopError                 the model kept calling tools past ``max_rounds``
 
 Messages never contain credentials: headers are not copied into exceptions, and the request
 object kept on ``APIError.request`` is httpx's, whose repr shows only method and URL.
@@ -52,6 +53,7 @@ __all__ = [
     "RateLimitError",
     "ResponseValidationError",
     "StreamError",
+    "ToolLoopError",
     "VertexChatError",
     "parse_google_error",
     "status_error_from_response",
@@ -320,3 +322,12 @@ class InvalidRequestError(VertexChatError, ValueError):
     def __init__(self, message: str, *, errors: list[str] | None = None) -> None:
         super().__init__(message)
         self.errors = errors or []
+
+
+class ToolLoopError(VertexChatError):
+    """The model kept asking for tools after ``max_rounds``; ``completion`` is its last answer."""
+
+    def __init__(self, message: str, *, completion: Any, rounds: int) -> None:
+        super().__init__(message)
+        self.completion = completion
+        self.rounds = rounds

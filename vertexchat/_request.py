@@ -27,9 +27,6 @@ def build_request(params: Mapping[str, Any], *, publisher_model: bool) -> ChatCo
     id gets the ``google/`` prefix Vertex requires.
     """
     data = {key: value for key, value in params.items() if value is not None}
-    messages = data.get("messages")
-    if isinstance(messages, (list, tuple)):
-        data["messages"] = [_message_input(message) for message in messages]
     if publisher_model:
         model = data.get("model")
         if not model:
@@ -39,6 +36,9 @@ def build_request(params: Mapping[str, Any], *, publisher_model: bool) -> ChatCo
         if isinstance(model, str) and "/" not in model:
             data["model"] = f"google/{model}"
     try:
+        messages = data.get("messages")
+        if isinstance(messages, (list, tuple)):
+            data["messages"] = [_message_input(message) for message in messages]
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
         raise _invalid(exc) from None

@@ -44,6 +44,8 @@ class StreamRetry(Protocol):
 
     async def reopen(self) -> httpx.Response: ...
 
+    def release(self, error: BaseException | None = None, tokens: int = 0) -> None: ...
+
 
 _DONE = "[DONE]"
 _DRAIN_SECONDS = 1.0
@@ -73,6 +75,7 @@ class ChatCompletionStream:
         self._delivered = False
         self._finished = False
         self._closed = False
+        self._holds_slot = True  # the limiter slot taken when this response was opened
         self._start_reading()
 
     def _start_reading(self) -> None:
@@ -123,10 +126,16 @@ class ChatCompletionStream:
 
     async def _close_response(self) -> None:
         byte_iterator, self._bytes = self._bytes, None
-        closer = getattr(byte_iterator, "aclose", None)
-        if closer is not None:
-            await closer()
-        await self.response.aclose()
+        try:
+            closer = getattr(byte_iterator, "aclose", None)
+            if closer is not None:
+                await closer()
+            await self.response.aclose()
+        finally:
+            if self._holds_slot and self._retry is not None:
+                self._holds_slot = False
+                usage = self._accumulator.usage if self._finished else None
+                self._retry.release(tokens=usage.total_tokens if usage is not None else 0)
 
     async def get_final_completion(self) -> ChatCompletion:
         """Consume the rest of the stream and return everything it carried as one completion.
@@ -228,6 +237,7 @@ class ChatCompletionStream:
             return False
         await self._close_response()
         self.response = await retry.reopen()
+        self._holds_slot = True
         self._closed = self._finished = self._delivered = False
         self._accumulator = ChunkAccumulator()
         if self._marker:

@@ -22,7 +22,7 @@ import anyio
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from ._exceptions import OutputParseError
+from ._exceptions import OutputParseError, ToolLoopError
 from ._models import ChatCompletion, ChatCompletionMessage, ToolCall, ToolCallOut
 from ._structured import vertex_schema
 
@@ -308,7 +308,7 @@ async def run_tool_loop(
     final answer is not), so the history can be continued. Calls of one round run concurrently.
     Invalid arguments and unknown tool names go back to the model as an ``Error: …`` result;
     an exception raised by a tool does too with ``tool_errors="send"`` (the default), or
-    propagates with ``"raise"``. More than ``max_rounds`` tool rounds raise ``RuntimeError``.
+    propagates with ``"raise"``. More than ``max_rounds`` tool rounds raise ``ToolLoopError``.
     """
     if params.get("stream"):
         raise TypeError("run_tool_loop() does not stream; call it without stream=True")
@@ -325,9 +325,11 @@ async def run_tool_loop(
             return completion
         if round_number == max_rounds:
             names = ", ".join(str(call.function.name) for call in message.tool_calls)
-            raise RuntimeError(
+            raise ToolLoopError(
                 f"the model still asked for tools ({names}) after {max_rounds} rounds; "
-                "raise max_rounds or send tool_choice='none' to force an answer"
+                "raise max_rounds or send tool_choice='none' to force an answer",
+                completion=completion,
+                rounds=max_rounds,
             )
         results = await _run_calls(message, by_name, tool_errors)
         messages.append(_sendable(message))
