@@ -194,3 +194,59 @@ async def test_emulator_429_body_is_retried_and_final_error_is_typed() -> None:
     assert info.value.attempts == 3
     assert info.value.status == "RESOURCE_EXHAUSTED"
     assert json.dumps(info.value.body).startswith("[")  # Vertex's array form
+
+
+async def test_no_connection_is_leaked_over_loopback() -> None:
+    from vertexchat.testing import serve
+
+    emulator = Emulator(faults=Faults(rate=0.2, kinds=FAULT_KINDS, seed=3))
+    async with serve(emulator) as server:
+        client = vertexchat.Client(base_url=server.base_url(), auth="t", retry_policy=FAST_RETRIES)
+        async with client, anyio.create_task_group() as tasks:
+            for i in range(100):
+                tasks.start_soon(answer, client, i)
+        with anyio.fail_after(5):
+            while emulator.open_connections:  # noqa: ASYNC110 (the server closes on its side)
+                await anyio.sleep(0.01)
+        assert emulator.in_flight == 0
+        assert len({_prompt_of(r.body) for r in emulator.requests}) == 100
+
+
+class SwitchableTransport(httpx.AsyncBaseTransport):
+    """Forwards to the current emulator's transport, so the server can change under a client."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.current = emulator.transport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.current.handle_async_request(request)
+
+
+async def test_client_wide_limiter_backs_off_on_429_and_recovers() -> None:
+    storm = Emulator(faults=Faults(max_concurrency=4, latency=0.01))
+    switch = SwitchableTransport(storm)
+    client = vertexchat.Client(
+        "p",
+        "us-central1",
+        auth="t",
+        retry_policy=FAST_RETRIES,
+        max_concurrency=32,
+        http_client=httpx.AsyncClient(transport=switch),
+    )
+    limiter = client.limiter
+    assert limiter is not None
+    async with client:
+        async with anyio.create_task_group() as tasks:
+            for i in range(300):
+                tasks.start_soon(answer, client, i)
+        assert limiter.decreases > 0
+        shrunk = limiter.limit
+        assert shrunk < 32
+        calm = Emulator(faults=Faults(latency=0.01))
+        switch.current = calm.transport()
+        async with anyio.create_task_group() as tasks:
+            for i in range(600):
+                tasks.start_soon(answer, client, i)
+    assert limiter.limit > shrunk
+    assert calm.peak_in_flight > shrunk
+    assert limiter.in_flight == 0

@@ -80,6 +80,7 @@ class Emulator:
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.open_connections = 0  # TCP connections the loopback server holds open now
         self._picker = FaultPicker(self.faults)
         self._sequence = 0
 

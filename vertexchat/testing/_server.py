@@ -67,12 +67,15 @@ async def serve(
 
 async def _serve_connection(emulator: Emulator, stream: SocketStream) -> None:
     connection = h11.Connection(h11.SERVER)
-    async with stream:
-        try:
+    emulator.open_connections += 1
+    try:
+        async with stream:
             while await _exchange(emulator, connection, stream):
                 connection.start_next_cycle()
-        except (h11.ProtocolError, *_DISCONNECTS):
-            return  # a broken or rude client only loses its own connection
+    except (h11.ProtocolError, *_DISCONNECTS):
+        return  # a broken or rude client only loses its own connection
+    finally:
+        emulator.open_connections -= 1
 
 
 async def _exchange(emulator: Emulator, connection: h11.Connection, stream: SocketStream) -> bool:
