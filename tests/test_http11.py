@@ -24,9 +24,19 @@ def test_request_head_is_one_block_with_blank_line() -> None:
     assert head == b"POST /v1/x?a=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n"
 
 
-def test_request_head_refuses_header_injection() -> None:
-    with pytest.raises(ValueError, match="control characters"):
-        encode_request_head(b"GET", b"/", [(b"X", b"a\r\nEvil: 1")])
+@pytest.mark.parametrize(
+    ("target", "header"),
+    [
+        (b"/", (b"X", b"a\r\nEvil: 1")),
+        (b"/", (b"X", b"a\nEvil: 1")),
+        (b"/", (b"X\r", b"a")),
+        (b"/", (b"X", b"a\x00")),
+        (b"/ HTTP/1.1\r\nEvil: 1", (b"X", b"a")),
+    ],
+)
+def test_request_head_refuses_injection(target: bytes, header: tuple[bytes, bytes]) -> None:
+    with pytest.raises(ValueError, match="CR, LF or NUL"):
+        encode_request_head(b"GET", target, [header])
 
 
 def test_encode_chunk_frames_data_and_skips_empty() -> None:

@@ -6,7 +6,7 @@ connections per origin and a counter of in-flight requests, so checkout and retu
 It speaks only plain HTTP/1.1 over TCP or TLS: no proxies, no HTTP/2, no upgrades.
 
 Stale connections: a server may close an idle keep-alive connection at any moment. Before
-reuse the socket is peeked (readable means closed or garbage, so it is dropped). If a request
+reuse the socket is polled (readable means closed or garbage, so it is dropped). If a request
 on a *reused* connection still fails before a single response byte arrives, and its body is
 bytes we can send again, it is resent once on a fresh connection. Browsers apply the same rule
 to every method; a server that closed the connection before answering did not see a complete
