@@ -11,9 +11,7 @@ line per input, flushed as it arrives: ``{"custom_id": …, "response": {ChatCom
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import mimetypes
 import os
 import signal
 import sys
@@ -25,17 +23,23 @@ from typing import IO, Any
 
 import anyio
 
+from . import _media as media
 from ._auth import ADC
 from ._batch import BatchResult
 from ._client import Client
 from ._exceptions import (
-    APIStatusError,
     AuthenticationError,
     CredentialsError,
     PermissionDeniedError,
     VertexChatError,
 )
-from ._models import ChatCompletion
+from ._jsonl import (
+    UsageError,
+    error_line,
+    finished_ids,
+    read_input,
+    success_line,
+)
 from ._progress import BatchStats, progress_line, summary_lines
 
 __all__ = ["build_parser", "main"]
@@ -48,105 +52,6 @@ _CREDENTIALS_HINT = (
 )
 _CLI_CREDENTIALS_HINT = "(On the command line: --token TOKEN, or --emulator to try it locally.)"
 _FATAL_ERRORS = (CredentialsError, AuthenticationError, PermissionDeniedError)
-
-
-class UsageError(Exception):
-    """A problem with the command line or the input file: one line, exit code 2."""
-
-
-# --- the JSONL formats (pure) -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InputLine:
-    """One non-blank input line: its ``custom_id`` and request body, or why it is unusable."""
-
-    number: int
-    custom_id: str
-    body: dict[str, Any] | None
-    problem: str | None = None
-
-
-def parse_input_line(text: str, number: int) -> InputLine:
-    """Read one line of a batch input file (``number`` counts from 1)."""
-    fallback = f"line-{number}"
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        return InputLine(number, fallback, None, f"line {number}: not valid JSON ({exc})")
-    if not isinstance(data, dict):
-        return InputLine(number, fallback, None, f"line {number}: expected a JSON object")
-    custom_id = data.get("custom_id", fallback)
-    if not isinstance(custom_id, str) or not custom_id:
-        return InputLine(number, fallback, None, f"line {number}: custom_id must be a string")
-    url = data.get("url")
-    if isinstance(url, str) and not url.rstrip("/").endswith("/chat/completions"):
-        return InputLine(number, custom_id, None, f"line {number}: url {url!r} is not chat")
-    if "body" in data:
-        body = data["body"]
-    elif "messages" in data:
-        body = {key: value for key, value in data.items() if key != "custom_id"}
-    else:
-        body = None
-    if not isinstance(body, dict):
-        problem = f'line {number}: expected {{"custom_id", "body": {{…}}}} or a request'
-        return InputLine(number, custom_id, None, problem)
-    return InputLine(number, custom_id, body)
-
-
-def read_input(path: Path) -> Iterator[InputLine]:
-    """Parse the input file lazily, skipping blank lines."""
-    with path.open(encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            if text.strip():
-                yield parse_input_line(text, number)
-
-
-def success_line(custom_id: str, response: ChatCompletion) -> dict[str, Any]:
-    """The output line of a request that got a response; split-off thoughts are kept."""
-    body = response.model_dump(mode="json", exclude_unset=True)
-    for choice, dumped in zip(response.choices, body.get("choices", []), strict=False):
-        thoughts = getattr(choice.message, "thoughts", None)
-        if thoughts and isinstance(dumped.get("message"), dict):
-            dumped["message"]["thoughts"] = thoughts
-    return {"custom_id": custom_id, "response": body}
-
-
-def error_line(custom_id: str, error: BaseException | str) -> dict[str, Any]:
-    """The output line of a request that failed (or an input line that was unusable)."""
-    if isinstance(error, str):
-        kind, message, status = "InvalidRequestError", error, None
-    else:
-        kind, message = type(error).__name__, str(error)
-        status = error.status_code if isinstance(error, APIStatusError) else None
-    return {
-        "custom_id": custom_id,
-        "error": {"type": kind, "message": message, "status_code": status},
-    }
-
-
-def finished_ids(path: Path) -> tuple[set[str], bool]:
-    """``custom_id``s already in the output; cuts a partial last line off (True if it did)."""
-    if not path.exists():
-        return set(), False
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    repaired = end < len(data)
-    if repaired:
-        with path.open("r+b") as output:
-            output.truncate(end)
-    done: set[str] = set()
-    for raw in data[:end].splitlines():
-        try:
-            record = json.loads(raw)
-        except ValueError:
-            continue  # not ours; the line stays, its request will run again
-        if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
-            done.add(record["custom_id"])
-    return done, repaired
-
-
-# --- batch --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -360,15 +265,11 @@ def default_model(args: argparse.Namespace) -> str | None:
 
 
 def image_part(path: str) -> dict[str, Any]:
-    """An ``image_url`` content part holding the file as a ``data:`` URI."""
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"image not found: {path}")
-    mime = mimetypes.guess_type(file.name)[0]
-    if mime is None or not mime.startswith("image/"):
-        raise UsageError(f"cannot tell the image type of {path} from its extension")
-    data = base64.b64encode(file.read_bytes()).decode("ascii")
-    return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}}
+    """An ``image_url`` content part holding the file inline (``vertexchat.image_part``)."""
+    try:
+        return media.image_part(Path(path))
+    except (OSError, ValueError) as exc:  # missing file, unknown type, over the inline limit
+        raise UsageError(f"--image {path}: {exc}") from None
 
 
 def chat_params(args: argparse.Namespace) -> dict[str, Any]:
