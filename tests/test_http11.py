@@ -148,7 +148,7 @@ def test_response_framing_rejects_bad_framing_headers(header: tuple[bytes, bytes
 
 def test_chunked_decoder_whole_body_with_extension_and_trailer() -> None:
     decoder = ChunkedDecoder()
-    assert b"".join(decoder.feed(CHUNKED)) == b"hello" + b"x" * 26
+    assert decoder.feed(CHUNKED) == b"hello" + b"x" * 26
     assert decoder.done
     assert decoder.unused == b""
 
@@ -156,16 +156,24 @@ def test_chunked_decoder_whole_body_with_extension_and_trailer() -> None:
 @pytest.mark.parametrize("split", range(1, len(CHUNKED)))
 def test_chunked_decoder_at_every_split_point(split: int) -> None:
     decoder = ChunkedDecoder()
-    pieces = decoder.feed(CHUNKED[:split])
+    body = decoder.feed(CHUNKED[:split])
     assert not decoder.done
-    pieces += decoder.feed(CHUNKED[split:])
-    assert b"".join(pieces) == b"hello" + b"x" * 26
+    body += decoder.feed(CHUNKED[split:])
+    assert body == b"hello" + b"x" * 26
+    assert decoder.done
+
+
+@pytest.mark.parametrize("body", [CHUNKED, b"3\r\nabc\r\n" * 3 + b"0\r\n\r\n"])
+def test_chunked_decoder_byte_at_a_time(body: bytes) -> None:
+    decoder = ChunkedDecoder()
+    whole = ChunkedDecoder().feed(body)
+    assert b"".join(decoder.feed(bytes([byte])) for byte in body) == whole
     assert decoder.done
 
 
 def test_chunked_decoder_byte_at_a_time_and_bare_lf() -> None:
     decoder = ChunkedDecoder()
-    body = b"".join(b"".join(decoder.feed(bytes([byte]))) for byte in b"3\nabc\n0\n\nNEXT")
+    body = b"".join(decoder.feed(bytes([byte])) for byte in b"3\nabc\n0\n\nNEXT")
     assert body == b"abc"
     assert decoder.done
     assert decoder.unused == b"NEXT"

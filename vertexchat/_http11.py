@@ -28,7 +28,8 @@ Headers = list[tuple[bytes, bytes]]
 # Heads larger than this are refused rather than buffered forever.
 MAX_HEAD_SIZE = 64 * 1024
 _MAX_CHUNK_LINE = 4096
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+# Size, optional whitespace and extensions (ignored), optional CR before the LF.
+_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?")
 
 
 class ProtocolError(Exception):
@@ -173,11 +174,15 @@ class _ChunkState(enum.Enum):
 
 
 class ChunkedDecoder:
-    """Sans-IO decoder for a chunked body: ``feed(bytes)`` returns the body pieces it completed."""
+    """Sans-IO decoder for a chunked body: ``feed(bytes)`` returns the body bytes it completed.
+
+    Each call returns the data of every chunk it finished or started, joined into one bytes
+    object, so a read carrying a hundred small SSE chunks costs one piece downstream.
+    """
 
     def __init__(self) -> None:
         self._state = _ChunkState.SIZE
-        self._buffer = bytearray()
+        self._buffer = b""
         self._remaining = 0
 
     @property
@@ -188,63 +193,58 @@ class ChunkedDecoder:
     @property
     def unused(self) -> bytes:
         """Bytes fed after the end of the body (a pipelined peer's next message)."""
-        return bytes(self._buffer) if self.done else b""
+        return self._buffer if self.done else b""
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """Consume ``data`` and return the body bytes it contained, in order."""
-        self._buffer += data
+    def feed(self, data: bytes) -> bytes:
+        """Consume ``data`` and return the body bytes it contained (possibly empty)."""
+        buffer = self._buffer + data if self._buffer else data
         pieces: list[bytes] = []
-        while self._step(pieces):
-            pass
-        return pieces
+        position = 0
+        size = len(buffer)
+        while position < size and self._state is not _ChunkState.DONE:
+            if self._state is _ChunkState.DATA:
+                end = min(position + self._remaining, size)
+                pieces.append(buffer[position:end])
+                self._remaining -= end - position
+                position = end
+                if self._remaining == 0:
+                    self._state = _ChunkState.DATA_END
+                continue
+            end = buffer.find(b"\n", position)
+            if end < 0:
+                break
+            line = buffer[position:end]
+            position = end + 1
+            if self._state is _ChunkState.SIZE:
+                position = self._chunk(buffer, position, line, pieces)
+            else:
+                self._line(line.rstrip(b"\r"))
+        self._buffer = buffer[position:]
+        if len(self._buffer) > _MAX_CHUNK_LINE and self._state is not _ChunkState.DONE:
+            raise ProtocolError("chunk size line or trailer field too long")
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
-    def _step(self, pieces: list[bytes]) -> bool:
-        state = self._state
-        if state is _ChunkState.DATA:
-            return self._take_data(pieces)
-        if state is _ChunkState.DONE:
-            return False
-        line = self._take_line()
-        if line is None:
-            return False
-        if state is _ChunkState.SIZE:
-            self._start_chunk(line)
-        elif state is _ChunkState.DATA_END:
+    def _chunk(self, buffer: bytes, start: int, line: bytes, pieces: list[bytes]) -> int:
+        """Start a chunk; take it whole when it and its CRLF are already buffered."""
+        match = _CHUNK_SIZE_LINE.fullmatch(line)
+        if match is None:
+            raise ProtocolError(f"malformed chunk size line {line[:100]!r}")
+        size = int(match[1], 16)
+        if size == 0:
+            self._state = _ChunkState.TRAILER
+            return start
+        end = start + size
+        if buffer[end : end + 2] == b"\r\n":  # the common case, one slice per chunk
+            pieces.append(buffer[start:end])
+            return end + 2
+        self._remaining = size
+        self._state = _ChunkState.DATA
+        return start
+
+    def _line(self, line: bytes) -> None:
+        if self._state is _ChunkState.DATA_END:
             if line:
                 raise ProtocolError("chunk data longer than its declared size")
             self._state = _ChunkState.SIZE
         elif not line:  # TRAILER: trailer fields are read and dropped; a blank line ends them.
             self._state = _ChunkState.DONE
-        return True
-
-    def _take_data(self, pieces: list[bytes]) -> bool:
-        if not self._buffer:
-            return False
-        size = min(self._remaining, len(self._buffer))
-        pieces.append(bytes(self._buffer[:size]))
-        del self._buffer[:size]
-        self._remaining -= size
-        if self._remaining == 0:
-            self._state = _ChunkState.DATA_END
-        return True
-
-    def _take_line(self) -> bytes | None:
-        end = self._buffer.find(b"\n")
-        if end < 0:
-            if len(self._buffer) > _MAX_CHUNK_LINE:
-                raise ProtocolError("chunk size line or trailer field too long")
-            return None
-        line = bytes(self._buffer[:end]).rstrip(b"\r")
-        del self._buffer[: end + 1]
-        return line
-
-    def _start_chunk(self, line: bytes) -> None:
-        size_text = line.split(b";", 1)[0].strip(b" \t")  # chunk extensions are ignored
-        if not _CHUNK_SIZE.fullmatch(size_text):
-            raise ProtocolError(f"malformed chunk size line {line[:100]!r}")
-        size = int(size_text, 16)
-        if size == 0:
-            self._state = _ChunkState.TRAILER
-        else:
-            self._remaining = size
-            self._state = _ChunkState.DATA

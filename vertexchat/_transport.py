@@ -488,9 +488,11 @@ class _ResponseBody(httpx.AsyncByteStream):
             self._pending.append(data)
         elif self._decoder is not None:
             try:
-                self._pending.extend(self._decoder.feed(data))
+                body = self._decoder.feed(data)
             except ProtocolError as exc:
                 raise httpx.RemoteProtocolError(str(exc), request=self._request) from exc
+            if body:
+                self._pending.append(body)
             self._complete = self._decoder.done
             self._keep_alive = self._keep_alive and not self._decoder.unused
         elif data:  # until close: the empty read at EOF ends the body
