@@ -16,7 +16,8 @@ import pytest
 
 import vertexchat
 from vertexchat import ChatCompletion
-from vertexchat._cli import DEFAULT_MODEL, main, parse_input_line, read_input
+from vertexchat._cli import DEFAULT_MODEL, main
+from vertexchat._jsonl import parse_input_line, read_input
 from vertexchat.testing import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
