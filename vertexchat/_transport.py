@@ -127,6 +127,8 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             raise RuntimeError("the transport is closed")
         origin = _origin(request.url)
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
+        if anyio.lowlevel.current_token() != self._loop_token:
+            self._adopt_current_loop()
         await self._acquire_slot(timeouts.get("pool"))
         try:
             return await self._send(request, origin, timeouts)
@@ -170,7 +172,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
     def _release_slot(self) -> None:
         if self._waiters:
             self._waiters.popleft().set()
-        else:
+        elif self._active > 0:  # a response from a forgotten loop may still be closed here
             self._active -= 1
 
     # -- connections --
@@ -190,7 +192,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
 
     async def _checkout(self, origin: Origin) -> _Connection | None:
         stack = self._idle.get(origin)
-        if not stack or not self._same_loop():
+        if not stack:
             return None
         now = time.monotonic()
         while stack:
@@ -203,29 +205,29 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             return conn
         return None
 
-    def _same_loop(self) -> bool:
-        """Check that pooled sockets belong to the running event loop; drop them if not."""
-        token = anyio.lowlevel.current_token()
-        if token == self._loop_token:
-            return True
-        # Sockets of a finished event loop cannot be closed from this one: forget them.
-        self._open_count -= self._idle_count
+    def _adopt_current_loop(self) -> None:
+        """Start afresh in a new event loop (repeated ``asyncio.run()``, a new trio run).
+
+        Sockets and waiters of a finished loop cannot be used or even closed from this one,
+        so they are forgotten; a request still running there could never complete anyway.
+        """
+        self._loop_token = anyio.lowlevel.current_token()
         self._idle.clear()
         self._idle_count = 0
-        self._loop_token = token
-        return False
+        self._open_count = 0
+        self._active = 0
+        self._waiters.clear()
 
     def _is_expired(self, conn: _Connection, now: float) -> bool:
         return self._expiry is not None and now - conn.idle_since >= self._expiry
 
     async def _discard(self, conn: _Connection) -> None:
-        self._open_count -= 1
+        self._open_count = max(0, self._open_count - 1)
         await conn.close()
 
     async def _connect(
         self, request: httpx.Request, origin: Origin, timeout: float | None
     ) -> _Connection:
-        self._same_loop()
         if self._open_count >= self._max_active:
             await self._evict_oldest_idle()
         scheme, host, port = origin
