@@ -14,7 +14,6 @@ and ``BatchResult.attempts`` is exact; the client's ``RetryPolicy`` decides the 
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -25,10 +24,9 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._client import plan_retry
 from ._exceptions import (
-    APIConnectionError,
     APIError,
-    APIStatusError,
     InvalidRequestError,
     RateLimitError,
     VertexChatError,
@@ -235,7 +233,7 @@ class BatchRun:
                     response = await self._attempt(params, options)
                 except APIError as error:
                     error.attempts = attempts
-                    delay = _retry_delay(error, attempts, policy)
+                    delay = plan_retry(error, attempts, policy)
                     if delay is None:
                         raise
                     await anyio.sleep(delay)
@@ -329,18 +327,3 @@ _END: Any = object()
 def _policy(client: Client, max_retries: int | None) -> RetryPolicy:
     policy: RetryPolicy = getattr(client, "retry_policy", None) or RetryPolicy()
     return policy if max_retries is None else policy.with_max_retries(max_retries)
-
-
-def _retry_delay(error: APIError, attempts: int, policy: RetryPolicy) -> float | None:
-    """Seconds to wait before the next attempt, or None when this error is final."""
-    if not policy.can_retry(attempts):
-        return None
-    if isinstance(error, APIStatusError):
-        if not policy.should_retry_status(error.status_code):
-            return None
-        server_delay = error.retry_after
-    elif isinstance(error, APIConnectionError):  # timeouts included: no answer was seen
-        server_delay = None
-    else:
-        return None  # a stream that failed after it started is not replayed
-    return policy.delay(attempts, server_delay=server_delay, random=random.random)

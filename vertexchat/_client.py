@@ -222,6 +222,21 @@ def _limiter_for(
     )
 
 
+def plan_retry(error: APIError, attempts: int, policy: RetryPolicy) -> float | None:
+    """Seconds to wait before another attempt after ``error`` (logged), or None if it is final."""
+    if attempts >= policy.max_attempts or not _is_retryable(error, policy):
+        return None
+    delay = policy.delay(attempts, server_delay=_server_delay(error), random=random.random)
+    logger.info(
+        "vertexchat: attempt %d/%d failed (%s); retrying in %.2fs",
+        attempts,
+        policy.max_attempts,
+        _describe(error),
+        delay,
+    )
+    return delay
+
+
 def _is_retryable(error: APIError, policy: RetryPolicy) -> bool:
     if isinstance(error, APIStatusError):
         return policy.should_retry_status(error.status_code)
@@ -383,20 +398,9 @@ class _Call:
                 return await attempt()
             except APIError as error:
                 error.attempts = self.attempts
-                if self.attempts >= self.policy.max_attempts or not _is_retryable(
-                    error, self.policy
-                ):
+                delay = plan_retry(error, self.attempts, self.policy)
+                if delay is None:
                     raise
-                delay = self.policy.delay(
-                    self.attempts, server_delay=_server_delay(error), random=random.random
-                )
-                logger.info(
-                    "vertexchat: attempt %d/%d failed (%s); retrying in %.2fs",
-                    self.attempts,
-                    self.policy.max_attempts,
-                    _describe(error),
-                    delay,
-                )
                 await anyio.sleep(delay)
 
     async def _complete_once(self) -> ChatCompletion:
