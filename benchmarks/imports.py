@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import stats
-from benchmarks.report import ratio_target
+from benchmarks.report import headline_row, ratio_target
 from benchmarks.runner import Context, Section, Target, child_environment, rotated
 from benchmarks.server import WORK_DIR
 
@@ -31,7 +31,9 @@ CANDIDATES = {
     "litellm": "import litellm",
     "empty interpreter": "pass",
 }
+# (plain rounds, -X importtime rounds); litellm, a slow reference point, gets fewer.
 ROUNDS = {"full": (10, 5), "quick": (3, 1)}
+LITELLM_ROUNDS = {"full": (3, 2), "quick": (1, 1)}
 LITELLM_VENV = WORK_DIR / "litellm-venv"
 # litellm otherwise downloads its model price list from the internet while being imported.
 LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
@@ -128,15 +130,21 @@ def measure_once(
     return sample
 
 
+def rounds_for(name: str, quick: bool) -> tuple[int, int]:
+    """(plain rounds, -X importtime rounds) for one candidate."""
+    table = LITELLM_ROUNDS if name == "litellm" else ROUNDS
+    return table["quick" if quick else "full"]
+
+
 def collect(ctx: Context, pythons: Pythons) -> tuple[Samples, dict[str, str]]:
     """Alternate all candidates over the rounds; a candidate that fails once is dropped."""
-    plain_rounds, importtime_rounds = ROUNDS["quick" if ctx.quick else "full"]
     samples: Samples = {name: [] for name in pythons}
     errors: dict[str, str] = {}
     # Round -1 is not recorded: it compiles .pyc files and warms the page cache.
-    for round_index in range(-1, plain_rounds):
+    for round_index in range(-1, ROUNDS["quick" if ctx.quick else "full"][0]):
         for name in rotated(list(pythons), round_index):
-            if name in errors:
+            plain_rounds, importtime_rounds = rounds_for(name, ctx.quick)
+            if name in errors or round_index >= plain_rounds:
                 continue
             python, env = pythons[name]
             try:
@@ -183,7 +191,13 @@ def run(ctx: Context) -> Section:
         pythons["litellm"] = (litellm, LITELLM_ENV)
     samples, errors = collect(ctx, pythons)
     section.rows = _rows(samples, errors)
-    section.targets = _targets(medians(samples, "import_ms"))
+    imports_ms = medians(samples, "import_ms")
+    section.targets = _targets(imports_ms)
+    floors = {**imports_ms, "httpx": imports_ms.get("bare stack")}
+    section.headline.append(headline_row("import time", floors, " ms", 0))
+    rss = medians(samples, "rss_mib")
+    floors = {**rss, "httpx": rss.get("bare stack")}
+    section.headline.append(headline_row("RSS after import", floors, " MiB", 1))
     section.notes = _notes(ctx, litellm_note, medians(samples, "importtime_ms"))
     return section
 
@@ -241,12 +255,15 @@ def _targets(imports: dict[str, float | None]) -> list[Target]:
 
 def _notes(ctx: Context, litellm_note: str, importtimes: dict[str, float | None]) -> list[str]:
     plain_rounds, importtime_rounds = ROUNDS["quick" if ctx.quick else "full"]
+    litellm_rounds = LITELLM_ROUNDS["quick" if ctx.quick else "full"]
     empty = stats.fmt(importtimes.get("empty interpreter"), " ms", 1)
     return [
-        f"Medians of {plain_rounds} fresh processes per candidate, alternating, after one "
+        f"Medians of {plain_rounds} fresh processes per candidate ({litellm_rounds[0]} for "
+        f"litellm), alternating, after one "
         "unrecorded warm-up process each (compiles .pyc). Import wall = `time.perf_counter()` "
         "around the import statement; process wall = the whole `python -c` run seen from outside.",
-        f"`-X importtime` column: median over {importtime_rounds} separate processes of the sum "
+        f"`-X importtime` column: median over {importtime_rounds} ({litellm_rounds[1]} for "
+        f"litellm) separate processes of the sum "
         f"of the 'self' column, minus the same sum for an empty interpreter ({empty}).",
         "RSS = VmRSS from /proc/self/status right after the import. Targets use import wall.",
         litellm_note + "; run with LITELLM_LOCAL_MODEL_COST_MAP=True so it does not download "

@@ -24,6 +24,7 @@ COMPARISON_HEADER = [
     "CPU vs OpenAI SDK",
     "CPU vs raw httpx",
 ]
+NOTES = REPO_ROOT / "benchmarks" / "NOTES.md"
 VERSIONED_PACKAGES = ("httpx", "httpcore", "pydantic", "anyio", "openai", "httpx2", "google-genai")
 
 
@@ -57,6 +58,19 @@ def comparison_rows(setting: str, results: dict[str, list[dict[str, Any]]]) -> l
             ]
         )
     return rows
+
+
+HEADLINE_HEADER = ["metric", "vertexchat", "OpenAI SDK", "floor (raw httpx; bare stack)"]
+
+
+def headline_row(
+    metric: str, values: dict[str, float | None], unit: str, digits: int
+) -> list[str]:
+    """One README headline row: vertexchat, OpenAI SDK and the floor (key "httpx")."""
+    cells = [
+        stats.fmt(values.get(name), unit, digits) for name in ("vertexchat", "openai", "httpx")
+    ]
+    return [metric, *cells]
 
 
 def ratio_target(
@@ -158,6 +172,9 @@ def render(sections: Sequence[Section], server: ServerInfo, command: str, elapse
     """The whole RESULTS.md text."""
     lines = ["# Benchmark results", "", f"Produced by `{command}` in {elapsed:.0f} s.", ""]
     lines += machine_lines(server)
+    headline = [row for section in sections for row in section.headline]
+    lines += ["", "## Headline (medians; lower is better except MB/s and requests/s)", ""]
+    lines += _table(HEADLINE_HEADER, headline)
     lines += ["", "## Targets (issue #7)", ""]
     lines += _table(["target", "verdict", "numbers"], _target_rows(sections))
     for section in sections:
@@ -166,5 +183,8 @@ def render(sections: Sequence[Section], server: ServerInfo, command: str, elapse
         if section.notes:
             lines.append("")
             lines += [f"- {note}" for note in section.notes]
+    if NOTES.exists():
+        lines += ["", "## Analysis (hand-written: benchmarks/NOTES.md)", ""]
+        lines.append(NOTES.read_text().strip())
     lines.append("")
     return "\n".join(lines)

@@ -46,6 +46,7 @@ class Section:
     rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
+    headline: list[list[str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

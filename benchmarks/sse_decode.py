@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from benchmarks import canned, stats
-from benchmarks.report import ratio_target
+from benchmarks.report import headline_row, ratio_target
 from benchmarks.runner import Context, Section, alternate, failure
 
 EVENTS = {"full": 10_000, "quick": 1_000}
@@ -136,6 +136,7 @@ def run(ctx: Context) -> Section:
         )
         medians = _speed_medians(results)
         section.rows += _rows(setting, results, medians)
+        section.headline.append(headline_row(f"SSE decoding, {setting}", medians, " MB/s", 0))
         section.targets.append(
             ratio_target(
                 f"SSE decoder throughput ({setting}) ≥ 3x OpenAI SDK decoder",

@@ -6,11 +6,17 @@ import functools
 from typing import Any
 
 from benchmarks import canned
-from benchmarks.report import COMPARISON_HEADER, comparison_rows, cpu_medians, ratio_target
+from benchmarks.report import (
+    COMPARISON_HEADER,
+    comparison_rows,
+    cpu_medians,
+    headline_row,
+    ratio_target,
+)
 from benchmarks.runner import Context, Section, alternate
 
 CONCURRENCIES = (1, 16)
-STREAMS = {"full": 200, "quick": 20}
+STREAMS = {"full": 60, "quick": 10}
 
 
 def spec(ctx: Context, contender: str, concurrency: int) -> dict[str, Any]:
@@ -21,7 +27,7 @@ def spec(ctx: Context, contender: str, concurrency: int) -> dict[str, Any]:
         "base_url": ctx.server.base_url("sse"),
         "concurrency": concurrency,
         "requests": STREAMS["quick" if ctx.quick else "full"],
-        "warmup": max(2 * concurrency, 5),
+        "warmup": concurrency + 4,
     }
 
 
@@ -59,7 +65,10 @@ def run(ctx: Context) -> Section:
             ctx.log,
         )
         section.rows += comparison_rows(f"concurrency {concurrency}", results)
-        section.targets += targets(cpu_medians(results), concurrency)
+        medians = cpu_medians(results)
+        section.targets += targets(medians, concurrency)
+        metric = f"CPU per {canned.STREAM_CHUNK_COUNT}-chunk stream, concurrency {concurrency}"
+        section.headline.append(headline_row(metric, medians, " ms", 2))
     streams = STREAMS["quick" if ctx.quick else "full"]
     section.notes += [
         f"{streams} validated streams per run (the row's unit is one whole stream of "
