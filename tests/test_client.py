@@ -319,13 +319,13 @@ def test_public_surface_is_sorted_complete_and_documented() -> None:
 def test_client_dropped_without_aclose_warns_instead_of_crashing() -> None:
     import gc
 
-    client = vertexchat.Client(base_url="http://127.0.0.1:9/v1", auth=None, max_retries=0)
+    clients = [vertexchat.Client(base_url="http://127.0.0.1:9/v1", auth=None, max_retries=0)]
 
     async def call() -> None:
         with pytest.raises(vertexchat.APIConnectionError):
-            await client.chat.completions.create(model="m", messages=MESSAGES)
+            await clients[0].chat.completions.create(model="m", messages=MESSAGES)
 
     asyncio.run(call())
+    clients.clear()
     with pytest.warns(ResourceWarning, match="was not closed"):
-        del client
         gc.collect()
