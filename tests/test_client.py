@@ -329,3 +329,27 @@ def test_client_dropped_without_aclose_warns_instead_of_crashing() -> None:
     clients.clear()
     with pytest.warns(ResourceWarning, match="was not closed"):
         gc.collect()
+
+
+@pytest.mark.parametrize("proxy", [None, "http://127.0.0.1:3128"])
+async def test_owned_pool_is_the_fast_transport_unless_a_proxy_is_set(
+    proxy: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vertexchat._loop import LoopBoundHTTPClient
+
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    if proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+    holder = LoopBoundHTTPClient(None, timeout=5.0)
+    http = await holder.get()
+    fast = isinstance(http._transport, vertexchat.PooledHTTP11Transport)
+    await holder.aclose()
+    assert fast is (proxy is None)

@@ -14,6 +14,7 @@ import pytest
 PACKAGE = Path(__file__).parent.parent / "vertexchat"
 PURE = [
     "_accumulate",
+    "_http11",
     "_jsonl",
     "_models",
     "_request",

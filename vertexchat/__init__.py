@@ -57,6 +57,7 @@ from ._structured import (
     response_format_from_model,
 )
 from ._tools import FunctionTool, function_tool, parse_arguments, run_tool_loop
+from ._transport import PooledHTTP11Transport
 
 __all__ = [
     "__version__",
@@ -103,6 +104,7 @@ __all__ = [
     "ParsedChatCompletionMessage",
     "ParsedChatCompletionStream",
     "PermissionDeniedError",
+    "PooledHTTP11Transport",
     "RateLimitError",
     "response_format_from_model",
     "ResponseValidationError",

@@ -2,18 +2,22 @@
 
 Connections belong to the event loop that opened them. Scripts and test suites often call
 ``asyncio.run()`` several times with one ``Client``; reusing the first loop's pool in the
-second fails with "Event loop is closed". A client we own is therefore made per event loop,
+second fails with "Event loop is closed". A client we own is therefore made per event loop
+(on ``PooledHTTP11Transport``, or httpx's default transport when a proxy is configured),
 and one left behind by a finished loop is dropped (its sockets are closed by the transport's
 own finalizer, not awaited on a loop that no longer runs). A borrowed client is used as is.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from typing import Any
 
 import httpx
+
+from ._transport import DEFAULT_LIMITS, PooledHTTP11Transport
 
 __all__ = ["LoopBoundHTTPClient", "current_loop_token"]
 
@@ -30,6 +34,14 @@ def current_loop_token() -> object:
     import asyncio
 
     return asyncio.get_running_loop()
+
+
+_PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
+
+
+def _proxy_configured() -> bool:
+    """Whether httpx would route through a proxy taken from the environment."""
+    return any(os.environ.get(name) or os.environ.get(name.upper()) for name in _PROXY_VARIABLES)
 
 
 class LoopBoundHTTPClient:
@@ -55,8 +67,11 @@ class LoopBoundHTTPClient:
         return self._client
 
     def _new_client(self) -> httpx.AsyncClient:
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
-        return httpx.AsyncClient(timeout=self._timeout, limits=limits)
+        if _proxy_configured():
+            # Our pool speaks plain HTTP/1.1 only; httpx's own honours proxy settings.
+            return httpx.AsyncClient(timeout=self._timeout, limits=DEFAULT_LIMITS)
+        transport = PooledHTTP11Transport(limits=DEFAULT_LIMITS)
+        return httpx.AsyncClient(timeout=self._timeout, transport=transport)
 
     async def aclose(self) -> None:
         """Close the owned client (on the loop that made it); a borrowed one stays open."""
