@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     output = args.output or (QUICK_RESULTS if args.quick else RESULTS)
     chosen = args.only or list(WORKLOADS)
-    started = time.perf_counter()
+    started, digest = time.perf_counter(), report.source_digest()
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     with benchmark_server(force_emulator=args.emulator) as server:
         if server.warning:
@@ -79,7 +79,11 @@ def main(argv: list[str]) -> int:
             log(f"  ({time.perf_counter() - workload_started:.0f} s)")
     elapsed = time.perf_counter() - started
     command = "uv run --group bench python -m benchmarks " + " ".join(argv)
-    text = report.render(sections, server, command.strip(), elapsed)
+    warnings = []
+    if report.source_digest() != digest:
+        warnings.append("vertexchat or benchmarks source changed during the run: rerun")
+        log(f"WARNING: {warnings[-1]}")
+    text = report.render(sections, server, command.strip(), elapsed, warnings)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     log(f"wrote {output} in {elapsed:.0f} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -116,6 +117,16 @@ def machine_lines(server: ServerInfo) -> list[str]:
     return lines
 
 
+def source_digest() -> str:
+    """A digest of vertexchat's and the harness's source, to notice edits made during a run."""
+    digest = hashlib.sha256()
+    for folder in ("vertexchat", "benchmarks"):
+        for path in sorted((REPO_ROOT / folder).rglob("*.py")):
+            digest.update(str(path.relative_to(REPO_ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _version(package: str) -> str:
     try:
         return importlib.metadata.version(package)
@@ -168,10 +179,17 @@ def _target_rows(sections: Sequence[Section]) -> list[list[str]]:
     ]
 
 
-def render(sections: Sequence[Section], server: ServerInfo, command: str, elapsed: float) -> str:
+def render(
+    sections: Sequence[Section],
+    server: ServerInfo,
+    command: str,
+    elapsed: float,
+    warnings: Sequence[str] = (),
+) -> str:
     """The whole RESULTS.md text."""
     lines = ["# Benchmark results", "", f"Produced by `{command}` in {elapsed:.0f} s.", ""]
     lines += machine_lines(server)
+    lines += [f"- **WARNING: {warning}**" for warning in warnings]
     headline = [row for section in sections for row in section.headline]
     lines += ["", "## Headline (medians; lower is better except MB/s and requests/s)", ""]
     lines += _table(HEADLINE_HEADER, headline)
