@@ -203,22 +203,7 @@ class BatchRun:
                     return  # the consumer has gone
 
     def _record(self, result: BatchResult) -> None:
-        usage = result.response.usage if result.response is not None else None
-        self.stats.record(
-            ok=result.ok,
-            latency=result.latency,
-            attempts=result.attempts,
-            usage=(
-                (
-                    usage.prompt_tokens,
-                    usage.completion_tokens,
-                    usage.reasoning_tokens,
-                    usage.total_tokens,
-                )
-                if usage is not None
-                else (0, 0, 0, 0)
-            ),
-        )
+        record_result(self.stats, result)
         if self._on_progress is not None:
             self._on_progress(self.stats)
 
@@ -327,3 +312,14 @@ _END: Any = object()
 def _policy(client: Client, max_retries: int | None) -> RetryPolicy:
     policy: RetryPolicy = getattr(client, "retry_policy", None) or RetryPolicy()
     return policy if max_retries is None else policy.with_max_retries(max_retries)
+
+
+def record_result(stats: BatchStats, result: BatchResult) -> None:
+    """Count one finished item (outcome, latency, attempts, tokens) into ``stats``."""
+    usage = result.response.usage if result.response is not None else None
+    tokens = (
+        (usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens, usage.total_tokens)
+        if usage is not None
+        else (0, 0, 0, 0)
+    )
+    stats.record(ok=result.ok, latency=result.latency, attempts=result.attempts, usage=tokens)

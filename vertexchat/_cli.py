@@ -25,7 +25,7 @@ import anyio
 
 from . import _media as media
 from ._auth import ADC
-from ._batch import BatchResult
+from ._batch import BatchResult, record_result
 from ._client import Client
 from ._exceptions import (
     AuthenticationError,
@@ -178,22 +178,7 @@ def _write_result(job: BatchJob, writer: ResultWriter, result: BatchResult) -> N
     else:
         assert result.error is not None
         writer.write(error_line(custom_id, result.error))
-    usage = result.response.usage if result.response is not None else None
-    job.stats.record(
-        ok=result.ok,
-        latency=result.latency,
-        attempts=result.attempts,
-        usage=(
-            (
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                usage.reasoning_tokens,
-                usage.total_tokens,
-            )
-            if usage is not None
-            else (0, 0, 0, 0)
-        ),
-    )
+    record_result(job.stats, result)
 
 
 async def _stop_on_sigint(job: BatchJob, scope: anyio.CancelScope) -> None:
