@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import statistics
 import sys
 import time
 import traceback
@@ -92,7 +91,10 @@ def openai_decoder() -> Decode:
 
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
-    """Decode the stream ``passes`` times; validate each pass; return the median MB/s."""
+    """Decode the stream ``passes`` times; validate each pass; return the best MB/s.
+
+    Best, not median: other processes on the machine only ever add time to a pass.
+    """
     decode = {"vertexchat": vertexchat_decoder, "openai": openai_decoder}[spec["decoder"]]()
     events = stream_events(int(spec["events"]))
     chunks = reads(events, bool(spec["per_event"]))
@@ -106,7 +108,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         if _digest(datas) != expected:
             return {"ok": False, "error": f"decoded data differs ({len(datas)} events)"}
         speeds.append(size / elapsed / 1e6)
-    return {"ok": True, "mb_per_s": statistics.median(speeds), "bytes": size}
+    return {"ok": True, "mb_per_s": max(speeds), "bytes": size}
 
 
 def spec(ctx: Context, decoder: str, per_event: bool) -> dict[str, Any]:
@@ -178,9 +180,9 @@ def _note(ctx: Context) -> str:
     preset = "quick" if ctx.quick else "full"
     size = sum(len(event) for event in stream_events(EVENTS[preset]))
     return (
-        f"{EVENTS[preset]:,} chunk events + `[DONE]` ({size / 1e6:.2f} MB); median of "
-        f"{PASSES[preset]} validated passes per process (CPU time), median over {ctx.rounds} "
-        "processes."
+        f"{EVENTS[preset]:,} chunk events + `[DONE]` ({size / 1e6:.2f} MB); best of "
+        f"{PASSES[preset]} validated passes per process (CPU time; load from other processes "
+        f"only adds time), median over {ctx.rounds} processes."
     )
 
 
