@@ -36,12 +36,12 @@ from ._request import build_request, encode_request
 from ._retry import RetryPolicy
 from ._separate import separate_completion
 from ._streaming import ChatCompletionStream
-from ._structured import ParsedChatCompletion, ParsedChatCompletionStream, parse
-from ._tools import FunctionTool, run_tool_loop
 from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url
 
 if TYPE_CHECKING:
     from ._batch import BatchRun
+    from ._structured import ParsedChatCompletion, ParsedChatCompletionStream
+    from ._tools import FunctionTool
 
 __all__ = ["DEFAULT_TIMEOUT", "USE_CLIENT_DEFAULT", "Client"]
 
@@ -334,12 +334,16 @@ class Completions:
         The Pydantic model is sent as a ``json_schema`` response format in the subset Vertex
         accepts; output that does not validate raises ``OutputParseError``.
         """
+        from ._structured import parse
+
         return await parse(self, response_format=response_format, stream=stream, **params)
 
     async def run_tools(
         self, *, messages: list[Any], tools: Sequence[FunctionTool[Any]], **params: Any
     ) -> ChatCompletion:
         """Call, run the requested tools, send their results, repeat; see ``run_tool_loop``."""
+        from ._tools import run_tool_loop
+
         return await run_tool_loop(self, messages=messages, tools=tools, **params)
 
 

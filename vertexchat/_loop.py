@@ -17,8 +17,6 @@ from typing import Any
 
 import httpx
 
-from ._transport import DEFAULT_LIMITS, PooledHTTP11Transport
-
 __all__ = ["LoopBoundHTTPClient", "current_loop_token"]
 
 
@@ -67,6 +65,8 @@ class LoopBoundHTTPClient:
         return self._client
 
     def _new_client(self) -> httpx.AsyncClient:
+        from ._transport import DEFAULT_LIMITS, PooledHTTP11Transport
+
         if _proxy_configured():
             # Our pool speaks plain HTTP/1.1 only; httpx's own honours proxy settings.
             return httpx.AsyncClient(timeout=self._timeout, limits=DEFAULT_LIMITS)

@@ -64,7 +64,7 @@ __all__ = [
 class _Strict(BaseModel):
     """Request side: unknown fields are an error, so typos fail before the network."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     def model_post_init(self, context: Any, /) -> None:
         # Requests are sent with exclude_unset; tags like "type" and "role" must always go out.
@@ -77,7 +77,7 @@ class _Strict(BaseModel):
 class _Lenient(BaseModel):
     """Response side: unknown fields are kept, so a new server field never breaks a client."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 # --- extra_content.google (on messages, content parts and tool calls) ---------------------------
