@@ -351,3 +351,26 @@ def test_sse_module_is_pure() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+FAST_PATH_CHUNKS = [
+    [b"data: {}\n\n"],
+    [b"data:no-space\n\n"],
+    [b"data:\n\n"],  # an empty data buffer: no event
+    [b"data: a\nb\n\n"],  # not one line: the general parser decides
+    [b"data: caf\xc3\xa9 \xff\n\n"],  # UTF-8 and an invalid byte
+    [b"id: 7\n\n", b"data: after id\n\n"],  # the id in force is carried
+    [b"retry: 10\n\n", b"data: x\n\n", b"data: y\r\n\r\n"],
+    [b"event: custom\n", b"data: typed\n\n"],  # a pending event type blocks the fast path
+    [b"data: first\n", b"data: second\n\n"],  # a pending data line blocks it too
+    [b"data: split", b" across\n\n"],
+]
+
+
+@pytest.mark.parametrize("chunks", FAST_PATH_CHUNKS)
+def test_whole_event_chunks_decode_like_single_bytes(chunks: list[bytes]) -> None:
+    whole = SSEDecoder()
+    fast = [event for chunk in chunks for event in whole.feed(chunk)]
+    slow_decoder = SSEDecoder()
+    slow = [e for byte in b"".join(chunks) for e in slow_decoder.feed(bytes([byte]))]
+    assert fast == slow

@@ -52,6 +52,19 @@ class SSEDecoder:
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         """Consume bytes; return every event whose terminating blank line has arrived."""
+        if (
+            data[-2:] == b"\n\n"
+            and data[:5] == b"data:"
+            and self._head is None
+            and not (self._partial or self._skip_lf or self._data or self._event)
+            and data.find(b"\n", 5, -2) < 0
+            and b"\r" not in data
+        ):
+            # Fast path: the chunk is exactly one single-line data event (Vertex flushes
+            # each chunk this way), so it is dispatched without the general line parser.
+            value = data[6:-2] if data[5:6] == b" " else data[5:-2]
+            fields = ("message", value.decode("utf-8", "replace"), self._last_id, self._retry)
+            return [_new_event(ServerSentEvent, fields)]
         if self._head is not None:
             data = self._strip_bom(data)
         if self._skip_lf or b"\r" in data:
