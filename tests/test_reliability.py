@@ -250,3 +250,29 @@ async def test_client_wide_limiter_backs_off_on_429_and_recovers() -> None:
     assert limiter.limit > shrunk
     assert calm.peak_in_flight > shrunk
     assert limiter.in_flight == 0
+
+
+async def test_closing_the_client_fails_in_flight_calls_cleanly() -> None:
+    from vertexchat.testing import serve
+
+    emulator = Emulator(faults=Faults(slow_first_byte=30))
+    outcomes: list[BaseException] = []
+    async with serve(emulator) as server:
+        client = vertexchat.Client(base_url=server.base_url(), auth="t", max_retries=0)
+
+        async def one(i: int) -> None:
+            try:
+                await answer(client, i)
+            except vertexchat.APIConnectionError as exc:
+                outcomes.append(exc)
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tasks:
+                for i in range(20):
+                    tasks.start_soon(one, i)
+                while emulator.in_flight < 20:  # noqa: ASYNC110 (polls a counter)
+                    await anyio.sleep(0.01)
+                await client.aclose()
+        assert len(outcomes) == 20
+        with pytest.raises(RuntimeError, match="closed"):
+            await answer(client, 99)

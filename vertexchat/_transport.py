@@ -105,6 +105,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         self._ssl_context = ssl_context
         self._idle: dict[Origin, deque[_Connection]] = {}
         self._idle_count = 0
+        self._busy: set[_Connection] = set()  # checked out: closed by aclose() too
         self._open_count = 0
         self._active = 0
         self._waiters: deque[anyio.Event] = deque()
@@ -137,13 +138,15 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             raise
 
     async def aclose(self) -> None:
-        """Close idle connections; busy ones close when their response is closed."""
+        """Close every connection: idle ones, and busy ones, whose requests then fail."""
         self._closed = True
         idle = [conn for stack in self._idle.values() for conn in stack]
         self._idle.clear()
         self._idle_count = 0
         for conn in idle:
             self._open_count -= 1
+            await conn.close()
+        for conn in list(self._busy):  # their readers see a closed socket, then release it
             await conn.close()
 
     # -- in-flight limit: a counter and a FIFO of waiters, handed over on release --
@@ -202,6 +205,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
                 await self._discard(conn)
                 continue
             conn.reused = True
+            self._busy.add(conn)
             return conn
         return None
 
@@ -217,11 +221,13 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         self._open_count = 0
         self._active = 0
         self._waiters.clear()
+        self._busy.clear()
 
     def _is_expired(self, conn: _Connection, now: float) -> bool:
         return self._expiry is not None and now - conn.idle_since >= self._expiry
 
     async def _discard(self, conn: _Connection) -> None:
+        self._busy.discard(conn)
         self._open_count = max(0, self._open_count - 1)
         await conn.close()
 
@@ -241,7 +247,9 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         if scope.cancelled_caught:
             raise httpx.ConnectTimeout("timed out connecting", request=request)
         self._open_count += 1
-        return _Connection(stream, origin)
+        conn = _Connection(stream, origin)
+        self._busy.add(conn)
+        return conn
 
     async def _evict_oldest_idle(self) -> None:
         # Only reached when idle connections (to other hosts, or left behind by a stale
@@ -278,6 +286,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         )
 
     async def _release(self, conn: _Connection, reusable: bool) -> None:
+        self._busy.discard(conn)
         try:
             if reusable and not self._closed and self._idle_count < self._max_idle:
                 now = time.monotonic()
