@@ -11,27 +11,13 @@ own finalizer, not awaited on a loop that no longer runs). A borrowed client is 
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from typing import Any
 
+import anyio.lowlevel
 import httpx
 
-__all__ = ["LoopBoundHTTPClient", "current_loop_token"]
-
-
-def current_loop_token() -> object:
-    """An object identifying the running event loop (asyncio loop or trio run)."""
-    if "trio" in sys.modules:
-        import trio
-
-        try:
-            return trio.lowlevel.current_trio_token()
-        except RuntimeError:
-            pass
-    import asyncio
-
-    return asyncio.get_running_loop()
+__all__ = ["LoopBoundHTTPClient"]
 
 
 _PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
@@ -58,8 +44,8 @@ class LoopBoundHTTPClient:
             return self._borrowed
         if self._closed:
             raise RuntimeError("this vertexchat.Client has been closed")
-        loop = current_loop_token()
-        if self._client is None or loop is not self._loop:
+        loop = anyio.lowlevel.current_token()
+        if self._client is None or loop != self._loop:
             self._client = self._new_client()
             self._loop = loop
         return self._client
@@ -77,7 +63,7 @@ class LoopBoundHTTPClient:
         """Close the owned client (on the loop that made it); a borrowed one stays open."""
         self._closed = True
         client, self._client = self._client, None
-        if client is not None and self._loop is current_loop_token():
+        if client is not None and self._loop == anyio.lowlevel.current_token():
             await client.aclose()
 
     def __del__(self) -> None:
