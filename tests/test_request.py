@@ -213,7 +213,7 @@ def test_tools_tool_choice_and_response_format() -> None:
 
 
 def test_response_message_with_malformed_arguments_is_an_invalid_request() -> None:
-    from vertexchat._models import ChatCompletionMessage
+    from vertexchat._response_models import ChatCompletionMessage
 
     call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{oops"}}
     message = ChatCompletionMessage.model_validate({"role": "assistant", "tool_calls": [call]})

@@ -9,7 +9,7 @@ import pytest
 
 from vertexchat import ChatCompletion, ChatCompletionChunk
 from vertexchat._accumulate import ChunkAccumulator
-from vertexchat._models import ChatCompletionMessage
+from vertexchat._response_models import ChatCompletionMessage
 
 SAMPLES = Path(__file__).parent / "fixtures" / "curl_samples"
 

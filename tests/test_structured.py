@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 import vertexchat
 from vertexchat import InvalidRequestError, OutputParseError
-from vertexchat._models import ChatCompletion
+from vertexchat._response_models import ChatCompletion
 from vertexchat._structured import (
     ParsedChatCompletion,
     ParsedChatCompletionStream,

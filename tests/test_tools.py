@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 
 import vertexchat
 from vertexchat import InvalidRequestError, OutputParseError
-from vertexchat._models import ChatCompletion, ToolCall, ToolCallOut
+from vertexchat._request_models import ToolCall
+from vertexchat._response_models import ChatCompletion, ToolCallOut
 from vertexchat._tools import (
     FunctionTool,
     function_tool,

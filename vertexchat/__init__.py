@@ -36,18 +36,15 @@ from ._exceptions import (
     ToolLoopError,
     VertexChatError,
 )
-from ._models import (
+from ._request_models import (
     AssistantMessage,
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionMessage,
     ChatCompletionRequest,
     ExtraBody,
     GoogleExtensions,
     SafetySetting,
     ThinkingConfig,
-    Usage,
 )
+from ._response_models import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, Usage
 from ._retry import RetryPolicy
 from ._streaming import ChatCompletionStream
 

@@ -8,7 +8,7 @@ fallback for fragments without an ``id``.
 
 from __future__ import annotations
 
-from ._models import (
+from ._response_models import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionMessage,

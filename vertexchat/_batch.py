@@ -32,8 +32,9 @@ from ._exceptions import (
     VertexChatError,
 )
 from ._limiter import AdaptiveLimiter
-from ._models import ChatCompletion, ChatCompletionRequest
 from ._progress import BatchStats
+from ._request_models import ChatCompletionRequest
+from ._response_models import ChatCompletion
 from ._retry import RetryPolicy
 from ._streaming import ChatCompletionStream
 

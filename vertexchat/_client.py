@@ -31,8 +31,8 @@ from ._exceptions import (
 )
 from ._limiter import AdaptiveLimiter
 from ._loop import LoopBoundHTTPClient
-from ._models import ChatCompletion
 from ._request import build_request, encode_request
+from ._response_models import ChatCompletion
 from ._retry import RetryPolicy
 from ._separate import separate_completion
 from ._streaming import ChatCompletionStream

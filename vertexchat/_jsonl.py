@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import APIStatusError
-from ._models import ChatCompletion
+from ._response_models import ChatCompletion
 
 __all__ = [
     "InputLine",

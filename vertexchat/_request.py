@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ._exceptions import InvalidRequestError
-from ._models import ChatCompletionMessage, ChatCompletionRequest
+from ._request_models import ChatCompletionRequest
+from ._response_models import ChatCompletionMessage
 
 __all__ = ["build_request", "encode_request"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ._models import ChatCompletion, ChatCompletionChunk, ChoiceDelta, ChunkChoice
+from ._response_models import ChatCompletion, ChatCompletionChunk, ChoiceDelta, ChunkChoice
 from ._thoughts import TextPiece, ThoughtSplitter, split_thoughts
 
 __all__ = ["ChunkThoughtSeparator", "separate_completion"]

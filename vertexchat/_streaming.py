@@ -27,7 +27,7 @@ from ._exceptions import (
     StreamError,
     parse_google_error,
 )
-from ._models import ChatCompletion, ChatCompletionChunk
+from ._response_models import ChatCompletion, ChatCompletionChunk
 from ._separate import ChunkThoughtSeparator, separate_completion
 from ._sse import ServerSentEvent, SSEDecoder
 

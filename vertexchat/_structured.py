@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 from pydantic import BaseModel, ValidationError
 
 from ._exceptions import InvalidRequestError, OutputParseError
-from ._models import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, Choice
+from ._response_models import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, Choice
 from ._thoughts import split_thoughts
 
 if TYPE_CHECKING:

@@ -23,7 +23,8 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ._exceptions import OutputParseError, ToolLoopError
-from ._models import ChatCompletion, ChatCompletionMessage, ToolCall, ToolCallOut
+from ._request_models import ToolCall
+from ._response_models import ChatCompletion, ChatCompletionMessage, ToolCallOut
 from ._structured import vertex_schema
 
 if TYPE_CHECKING:
