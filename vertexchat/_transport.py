@@ -25,7 +25,6 @@ from collections.abc import Mapping
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 import httpx
 
 from vertexchat._http11 import (
@@ -39,6 +38,7 @@ from vertexchat._http11 import (
     parse_response_head,
     response_framing,
 )
+from vertexchat._loop import LoopWatch
 
 __all__ = ["DEFAULT_LIMITS", "PooledHTTP11Transport"]
 
@@ -110,7 +110,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         self._active = 0
         self._waiters: deque[anyio.Event] = deque()
         self._closed = False
-        self._loop_token: object = None
+        self._loop = LoopWatch()
 
     @property
     def open_connections(self) -> int:
@@ -128,7 +128,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             raise RuntimeError("the transport is closed")
         origin = _origin(request.url)
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
-        if anyio.lowlevel.current_token() != self._loop_token:
+        if self._loop.moved():
             self._adopt_current_loop()
         await self._acquire_slot(timeouts.get("pool"))
         try:
@@ -215,7 +215,6 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         Sockets and waiters of a finished loop cannot be used or even closed from this one,
         so they are forgotten; a request still running there could never complete anyway.
         """
-        self._loop_token = anyio.lowlevel.current_token()
         self._idle.clear()
         self._idle_count = 0
         self._open_count = 0
