@@ -14,6 +14,7 @@ import pytest
 PACKAGE = Path(__file__).parent.parent / "vertexchat"
 PURE = [
     "_accumulate",
+    "_diagnosis",
     "_http11",
     "_jsonl",
     "_request_models",
@@ -24,6 +25,7 @@ PURE = [
     "_sse",
     "_thoughts",
     "_urls",
+    "_wire_facts",
     "sse",
     "testing/_errors",
     "testing/_faults",
@@ -32,6 +34,7 @@ PURE = [
     "testing/_script",
     "testing/_text",
     "testing/_validate",
+    "testing/_variants",
     "testing/_wire",
 ]
 IMPURE_TOP_LEVEL = {"httpx", "httpcore", "anyio", "h11", "trio", "asyncio", "socket", "ssl"}
