@@ -16,35 +16,48 @@ import pytest
 
 import vertexchat
 from vertexchat._call import Call, CallObserver
-from vertexchat._exceptions import APIError
+from vertexchat._request_models import ChatCompletionRequest
+from vertexchat._response_models import ChatCompletion
 from vertexchat.testing import Emulator, Faults, serve
 
 MODEL = "google/gemini-2.5-flash"
 NO_WAIT = vertexchat.RetryPolicy(max_attempts=6, initial_delay=0.0, max_delay=0.0)
-# "reset" first: on a fresh connection (the pool resends once what dies unanswered on a reused one).
+# "reset" first, on a fresh connection: the pool resends once what dies unanswered on a
+# reused one.
 SCRIPT = ("reset", "503", "cut", "429", "ok")
 Entry = tuple[int, str, bool]
 
 
-class AttemptLog(CallObserver):
-    """Records (attempt, what went wrong, whether another attempt follows)."""
+class AttemptLog:
+    """A ``CallObserver``: records (attempt, what went wrong, whether another attempt follows)."""
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
         self.events: list[str] = []
+        self.attempts = 0
 
-    def call_started(self, call: Call) -> None:
-        self.events.append("start")
+    def observe(self, request: ChatCompletionRequest, call: Call) -> CallObserver:
+        self.events.append(f"start {request.model}")
+        return self
 
-    def attempt_failed(self, call: Call, error: APIError, delay: float | None) -> None:
+    def attempt_started(self) -> None:
+        self.attempts += 1
+
+    def response_received(self, status: int, request_id: str | None = None) -> None:
+        self.events.append(f"{self.attempts}: {status}")
+
+    def attempt_failed(self, error: BaseException, *, retry_in: float | None = None) -> None:
         label = getattr(error, "status_code", None) or type(error).__name__
-        self.entries.append((call.attempts, str(label), delay is not None))
+        self.entries.append((self.attempts, str(label), retry_in is not None))
 
-    def first_chunk(self, call: Call) -> None:
+    def first_chunk(self) -> None:
         self.events.append("first chunk")
 
-    def call_ended(self, call: Call, error: BaseException | None) -> None:
-        self.events.append("end" if error is None else f"end {type(error).__name__}")
+    def finished(
+        self, completion: ChatCompletion | None = None, error: BaseException | None = None
+    ) -> None:
+        outcome = "" if completion is None else " " + str(completion.choices[0].message.content)
+        self.events.append("end" + (f" {type(error).__name__}" if error else outcome))
 
 
 def ask(**extra: Any) -> dict[str, Any]:
@@ -92,7 +105,7 @@ async def _run(way: str, script: tuple[str, ...], max_retries: int) -> tuple[Any
         client = vertexchat.Client(
             base_url=server.base_url(), auth=None, retry_policy=NO_WAIT, max_retries=max_retries
         )
-        client._pipeline.observers.append(log)
+        client._pipeline.observe = log.observe
         async with client:
             try:
                 outcome: Any = await WAYS[way](client)
@@ -111,7 +124,9 @@ async def test_the_same_fault_script_gives_the_same_attempt_log(way: str) -> Non
         (4, "429", True),
     ]
     assert sent == 5
-    assert log.events[0] == "start" and log.events[-1] == "end"
+    assert log.events[0] == f"start {MODEL}"
+    assert log.events[-1].startswith("end ")
+    assert "InternalServerError" not in log.events[-1]
     if isinstance(outcome, vertexchat.BatchResult):
         assert outcome.attempts == 5
         outcome = outcome.response
@@ -146,13 +161,14 @@ async def test_an_observer_hears_the_first_chunk_of_a_stream() -> None:
     log = AttemptLog()
     async with serve(emulator) as server:
         client = vertexchat.Client(base_url=server.base_url(), auth=None)
-        client._pipeline.observers.append(log)
+        client._pipeline.observe = log.observe
         async with client:
             stream = await client.chat.completions.create(**ask(stream=True))
             async with stream:
                 chunks = [chunk async for chunk in stream]
     assert chunks
-    assert log.events == ["start", "first chunk", "end"]
+    assert log.events[:3] == [f"start {MODEL}", "1: 200", "first chunk"]
+    assert log.events[3] == "end " + "".join(c.choices[0].delta.content or "" for c in chunks)
 
 
 PACKAGE = Path(__file__).parent.parent / "vertexchat"

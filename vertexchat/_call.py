@@ -7,8 +7,9 @@ calls, streams (before the caller has seen a chunk) and ``client.batch`` items a
 through it, so ``error.attempts`` and the limiter see every attempt the same way.
 
 ``lower_layer_error`` is the one place an httpx, transport or google-auth exception becomes a
-vertexchat error. ``CallObserver`` is the seam for instrumentation: the observers in
-``Pipeline.observers`` hear about each call's start, attempts, failures, first chunk and end.
+vertexchat error. ``CallObserver`` is the seam for instrumentation: ``Pipeline.observe`` makes
+one per call, which hears each attempt start, respond or fail (with the retry delay), a
+stream's first chunk, and the call's end.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 import httpx
-from pydantic import ValidationError
 
 from ._exceptions import (
     APIConnectionError,
@@ -37,9 +37,13 @@ from ._exceptions import (
 )
 from ._http_client import LoopBoundHTTPClient
 from ._limiter import AdaptiveLimiter
+from ._replies import parse_completion
 from ._response_models import ChatCompletion
 from ._retry import RetryPolicy
 from ._separate import separate_completion
+
+if TYPE_CHECKING:
+    from ._request_models import ChatCompletionRequest
 
 __all__ = ["Attempt", "Call", "CallObserver", "Pipeline", "lower_layer_error", "plan_retry"]
 
@@ -47,29 +51,30 @@ logger = logging.getLogger("vertexchat")
 _T = TypeVar("_T")
 
 
-class CallObserver:
-    """Hears what every call does; subclass, override what you need, append to ``observers``.
+class CallObserver(Protocol):
+    """What one call tells its observer, in order (``_observe.CallObserver`` implements it).
 
-    Called synchronously from the pipeline: keep each method cheap and never raise.
+    ``attempt_started`` before each attempt; ``response_received`` when its head arrived with
+    a success status; ``attempt_failed`` when it failed (``retry_in``: the wait before the next
+    attempt, None if final); ``first_chunk`` for a stream's first chunk; ``finished`` once at
+    the end (a stream ends when exhausted or closed). Called synchronously: keep them cheap.
     """
 
-    def call_started(self, call: Call) -> None:
-        """A call is about to make its first attempt."""
+    def attempt_started(self) -> None: ...
 
-    def attempt_started(self, call: Call) -> None:
-        """Attempt number ``call.attempts`` is about to take its slot and send."""
+    def response_received(self, status: int, request_id: str | None = None) -> None: ...
 
-    def attempt_responded(self, call: Call, response: httpx.Response) -> None:
-        """The attempt's response head arrived with a success status."""
+    def attempt_failed(self, error: BaseException, *, retry_in: float | None = None) -> None: ...
 
-    def attempt_failed(self, call: Call, error: APIError, delay: float | None) -> None:
-        """The attempt failed; ``delay`` is the wait before the next one, None if final."""
+    def first_chunk(self) -> None: ...
 
-    def first_chunk(self, call: Call) -> None:
-        """A stream decoded its first chunk."""
+    def finished(
+        self, completion: ChatCompletion | None = None, error: BaseException | None = None
+    ) -> None: ...
 
-    def call_ended(self, call: Call, error: BaseException | None) -> None:
-        """The call is over: its result was read (or its stream closed), or it failed."""
+
+ObserverFactory = Callable[["ChatCompletionRequest", "Call"], "CallObserver | None"]
+"""Makes the observer of one call (or None); set as ``Pipeline.observe``."""
 
 
 class Pipeline:
@@ -86,7 +91,7 @@ class Pipeline:
         self.headers = dict(headers)
         self.http = http
         self.auth = auth
-        self.observers: list[CallObserver] = []
+        self.observe: ObserverFactory | None = None
 
     async def send(self, request: httpx.Request) -> httpx.Response:
         """Send through the client for the running event loop; the body is left unread."""
@@ -144,7 +149,7 @@ class Call:
         self.headers = {**pipeline.headers, **extra_headers} if extra_headers else pipeline.headers
         self.thought_marker = thought_marker
         self.attempts = 0
-        self._observers = pipeline.observers
+        self.observer: CallObserver | None = None
         self._ended = False
 
     # --- the retry loop ---------------------------------------------------------------------
@@ -164,9 +169,6 @@ class Call:
         raise self.failed(APITimeoutError(f"call deadline of {self.deadline}s exceeded"))
 
     async def _retrying(self, attempt: Callable[[], Awaitable[_T]], error: APIError | None) -> _T:
-        if self.attempts == 0 and self._observers:
-            for observer in self._observers:
-                observer.call_started(self)
         while True:
             if error is not None:
                 delay = self._plan(error)
@@ -190,24 +192,26 @@ class Call:
     def failed(self, error: _E, delay: float | None = None) -> _E:
         """Record that the latest attempt ended in ``error`` (``delay``: None if final)."""
         error.attempts = self.attempts
-        for observer in self._observers:
-            observer.attempt_failed(self, error, delay)
+        if self.observer is not None:
+            self.observer.attempt_failed(error, retry_in=delay)
         return error
 
-    def end(self, error: BaseException | None = None) -> None:
-        """The call is over (once): tell the observers."""
+    def end(
+        self, completion: ChatCompletion | None = None, error: BaseException | None = None
+    ) -> None:
+        """The call is over (told once): its ``completion``, or the ``error`` it ended with."""
         if self._ended:
             return
         self._ended = True
-        for observer in self._observers:
-            observer.call_ended(self, error)
+        if self.observer is not None:
+            self.observer.finished(completion, error)
 
     # --- one attempt ------------------------------------------------------------------------
 
     async def open(self) -> Attempt:
         """Take a slot and send; an ``Attempt`` whose status is < 400, or the mapped error."""
-        for observer in self._observers:
-            observer.attempt_started(self)
+        if self.observer is not None:
+            self.observer.attempt_started()
         limiter = self.limiter
         if limiter is not None:
             await limiter.acquire()
@@ -216,8 +220,8 @@ class Call:
         except BaseException as exc:
             self.release(exc)
             raise
-        for observer in self._observers:
-            observer.attempt_responded(self, response)
+        if self.observer is not None:
+            self.observer.response_received(response.status_code)
         return Attempt(self, response)
 
     def release(self, error: BaseException | None = None, tokens: int = 0) -> None:
@@ -262,16 +266,16 @@ class Call:
         try:
             completion = await self.run(self._complete_once)
         except BaseException as exc:
-            self.end(exc)
+            self.end(error=exc)
             raise
-        self.end()
+        self.end(completion)
         return completion
 
     async def _complete_once(self) -> ChatCompletion:
         attempt = await self.open()
         completion: ChatCompletion | None = None
         try:
-            completion = parse_completion(await attempt.read(), attempt.response.request)
+            completion = parse_completion(await attempt.read(), attempt.response)
         finally:
             usage = completion.usage if completion is not None else None
             await attempt.finish(tokens=usage.total_tokens if usage is not None else 0)
@@ -325,17 +329,6 @@ async def _status_error(response: httpx.Response) -> APIStatusError:
     except APIError:
         content = b""
     return status_error_from_response(response, content)
-
-
-def parse_completion(content: bytes, request: httpx.Request) -> ChatCompletion:
-    """A response body as a ``ChatCompletion``, or ``ResponseValidationError``."""
-    try:
-        return ChatCompletion.model_validate_json(content)
-    except ValidationError as exc:
-        text = content[:300].decode("utf-8", "replace")
-        raise ResponseValidationError(
-            f"response is not a chat.completion: {text}", request=request
-        ) from exc
 
 
 def _head_bound(timeouts: Mapping[str, float | None]) -> float | None:

@@ -41,10 +41,10 @@ from ._jsonl import (
     success_line,
 )
 from ._progress import BatchStats, progress_line, summary_lines
+from ._urls import DEFAULT_MODEL
 
 __all__ = ["build_parser", "main"]
 
-DEFAULT_MODEL = "google/gemini-2.5-flash"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _CREDENTIALS_HINT = (
     "To fix: run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
@@ -416,7 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--think", type=int, metavar="BUDGET", help="think with this token budget")
     chat.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     chat.set_defaults(handler=command_chat)
+    from ._cli_doctor import add_doctor_parser
     from .testing._command import add_emulator_parser, run_emulator
+
+    add_doctor_parser(commands, target)
 
     add_emulator_parser(commands)
     commands.choices["emulator"].set_defaults(handler=run_emulator)

@@ -64,6 +64,9 @@ def prepare_call(
         extra_headers=extra_headers,
         thought_marker=request.thought_tag_marker,
     )
+    observe = client._pipeline.observe
+    if observe is not None:
+        call.observer = observe(request, call)
     return call, bool(request.stream)
 
 

@@ -12,16 +12,13 @@ Retries go through the call's one retry loop (``Call.run``) while the caller has
 
 from __future__ import annotations
 
-import json
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Any
 
 import anyio
 import httpx
-from pydantic import ValidationError
 
 from ._accumulate import ChunkAccumulator
 from ._call import Attempt, Call, lower_layer_error
@@ -29,13 +26,13 @@ from ._exceptions import (
     APIConnectionError,
     APIError,
     APITimeoutError,
-    ResponseValidationError,
+    ResponseTooLargeError,
     StreamError,
-    parse_google_error,
 )
+from ._replies import parse_chunk, stream_end_error
 from ._response_models import ChatCompletion, ChatCompletionChunk
 from ._separate import ChunkThoughtSeparator, separate_completion
-from ._sse import ServerSentEvent, SSEDecoder
+from ._sse import ServerSentEvent, SSEDecoder, SSELimitError
 
 __all__ = ["ChatCompletionStream", "final_completion", "open_stream"]
 
@@ -48,7 +45,7 @@ async def open_stream(call: Call) -> ChatCompletionStream:
     try:
         attempt = await call.run(call.open)
     except BaseException as exc:
-        call.end(exc)
+        call.end(error=exc)
         raise
     return ChatCompletionStream(call, attempt)
 
@@ -147,7 +144,7 @@ class ChatCompletionStream:
         try:
             await self._finish_attempt()
         finally:
-            self._call.end(error)
+            self._call.end(self.completion if self._finished else None, error)
 
     async def _finish_attempt(self) -> None:
         byte_iterator, self._bytes = self._bytes, None
@@ -252,14 +249,14 @@ class ChatCompletionStream:
                 data = self._events.popleft().data
                 if data == _DONE:
                     return await self._done()
-                chunk = _parse_chunk(data, self.response.request)
+                chunk = parse_chunk(data, self.response.request)
                 if self._first:
                     self._first = False
-                    for observer in self._call.pipeline.observers:
-                        observer.first_chunk(self._call)
+                    if self._call.observer is not None:
+                        self._call.observer.first_chunk()
                 return chunk
             if self._eof:
-                raise _early_end_error(self._stray, self.response.request)
+                raise stream_end_error(self._stray, self.response.request)
             await self._fill()
 
     async def _done(self) -> ChatCompletionChunk:
@@ -277,7 +274,7 @@ class ChatCompletionStream:
             self._events.extend(self._decoder.close())
             self._eof = True
         else:
-            events = self._decoder.feed(data)
+            events = self._feed(data)
             if events:
                 self._events.extend(events)
                 if self._idle is not None:
@@ -285,6 +282,13 @@ class ChatCompletionStream:
         stray = self._decoder.take_stray_lines()
         if stray:
             self._stray.extend(stray)
+
+    def _feed(self, data: bytes) -> list[ServerSentEvent]:
+        try:
+            return self._decoder.feed(data)
+        except SSELimitError as exc:
+            request = self.response.request
+            raise ResponseTooLargeError(str(exc), limit=exc.limit, request=request) from exc
 
     async def _receive(self) -> bytes:
         """The next piece of the body, within the idle bound and the call's deadline."""
@@ -332,49 +336,3 @@ class ChatCompletionStream:
 def _replayable(error: APIError) -> bool:
     """Whether a stream failure may be sent again (if nobody has seen a chunk yet)."""
     return isinstance(error, (APIConnectionError, StreamError))
-
-
-def _parse_chunk(data: str, request: httpx.Request) -> ChatCompletionChunk:
-    try:
-        chunk = ChatCompletionChunk.model_validate_json(data)
-    except ValidationError as exc:
-        raise _error_event(data, request) or ResponseValidationError(
-            f"stream event is not a chat.completion.chunk: {_clip(data)}", request=request
-        ) from exc
-    extra = chunk.model_extra
-    if extra and "error" in extra and not chunk.choices:
-        error = _error_event(data, request)
-        if error is not None:
-            raise error
-    return chunk
-
-
-def _error_event(data: str, request: httpx.Request) -> StreamError | None:
-    try:
-        body: Any = json.loads(data)
-    except ValueError:
-        return None
-    error = parse_google_error(body)
-    if error is None:
-        return None
-    return StreamError(
-        f"error inside the stream: {error.status or error.code}: {error.message}",
-        request=request,
-        error=error,
-    )
-
-
-def _early_end_error(stray: list[str], request: httpx.Request) -> StreamError:
-    if stray:
-        error = _error_event("\n".join(stray), request)
-        if error is not None:
-            return error
-        return StreamError(
-            f"stream ended without [DONE] after non-SSE lines: {_clip(' '.join(stray))}",
-            request=request,
-        )
-    return StreamError("stream ended without [DONE] (cut short)", request=request)
-
-
-def _clip(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
