@@ -14,8 +14,12 @@ import pytest
 PACKAGE = Path(__file__).parent.parent / "vertexchat"
 PURE = [
     "_accumulate",
+    "_diagnosis",
+    "_genai_content",
     "_http11",
     "_jsonl",
+    "_logs",
+    "_observe",
     "_request_models",
     "_response_models",
     "_request",
@@ -24,6 +28,8 @@ PURE = [
     "_sse",
     "_thoughts",
     "_urls",
+    "_usage",
+    "_wire_facts",
     "sse",
     "testing/_errors",
     "testing/_faults",
@@ -32,6 +38,7 @@ PURE = [
     "testing/_script",
     "testing/_text",
     "testing/_validate",
+    "testing/_variants",
     "testing/_wire",
 ]
 IMPURE_TOP_LEVEL = {"httpx", "httpcore", "anyio", "h11", "trio", "asyncio", "socket", "ssl"}

@@ -36,6 +36,12 @@ _CREDENTIALS_HINT = (
 _CLI_CREDENTIALS_HINT = "(On the command line: --token TOKEN, or --emulator to try it locally.)"
 
 
+def _add_doctor_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ._cli_doctor import add_doctor_parser
+
+    add_doctor_parser(commands, target_options(model=True, timeout=False))
+
+
 def _add_emulator_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from .testing._command import add_emulator_parser, run_emulator
 
@@ -55,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parents = [target_options()]
     add_batch_command(commands, parents)
     add_chat_command(commands, parents)
+    _add_doctor_command(commands)
     _add_emulator_command(commands)
     return parser
 

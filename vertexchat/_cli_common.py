@@ -105,8 +105,12 @@ def positive(kind: type[int] | type[float]) -> Any:
     return parse
 
 
-def target_options() -> argparse.ArgumentParser:
-    """The options every command shares: where to send, how to authenticate, retries."""
+def target_options(*, model: bool = False, timeout: bool = True) -> argparse.ArgumentParser:
+    """The options every command shares: where to send, how to authenticate, retries.
+
+    ``model`` adds a plain ``--model`` (commands with their own model options leave it out);
+    ``timeout`` adds ``--timeout`` for commands that do not define their own.
+    """
     parent = argparse.ArgumentParser(add_help=False)
     target = parent.add_argument_group("target")
     target.add_argument("--project", help="Google Cloud project (default: $GOOGLE_CLOUD_PROJECT)")
@@ -138,10 +142,13 @@ def target_options() -> argparse.ArgumentParser:
     calls.add_argument(
         "--max-retries", type=int, metavar="N", help="retries per request (default: 3)"
     )
-    calls.add_argument(
-        "--timeout",
-        type=positive(float),
-        metavar="SECONDS",
-        help="give up on an attempt after this long (default: 600 s read, 10 s connect)",
-    )
+    if timeout:
+        calls.add_argument(
+            "--timeout",
+            type=positive(float),
+            metavar="SECONDS",
+            help="give up on an attempt after this long (default: 600 s read, 10 s connect)",
+        )
+    if model:
+        calls.add_argument("--model", help=f"model (default: {DEFAULT_MODEL})")
     return parent
