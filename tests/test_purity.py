@@ -16,6 +16,7 @@ PURE = [
     "_accumulate",
     "_http11",
     "_jsonl",
+    "_model_ids",
     "_request_models",
     "_response_models",
     "_request",

@@ -36,6 +36,7 @@ from ._exceptions import (
     ToolLoopError,
     VertexChatError,
 )
+from ._request import IgnoredParameterWarning
 from ._request_models import (
     AssistantMessage,
     ChatCompletionRequest,
@@ -130,6 +131,7 @@ __all__ = [
     "GoogleAuth",
     "GoogleError",
     "GoogleExtensions",
+    "IgnoredParameterWarning",
     "image_part",
     "INLINE_MEDIA_LIMIT",
     "InternalServerError",

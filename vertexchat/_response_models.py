@@ -109,6 +109,9 @@ class ChatCompletionMessage(_Lenient):
 
     With ``thought_tag_marker`` set on the request, ``content`` is the answer alone,
     ``thoughts`` the thought summaries and ``raw_content`` the text exactly as received.
+    Every ``model_dump`` form of it is accepted back as an input message, sending
+    ``raw_content`` as Vertex sent it; ``refusal``, ``annotations`` and ``function_call`` are
+    the OpenAI SDK's fields, null on Vertex.
     """
 
     role: str = "assistant"
@@ -116,8 +119,12 @@ class ChatCompletionMessage(_Lenient):
     tool_calls: list[ToolCallOut] | None = None
     audio: MessageAudio | None = None
     extra_content: ExtraContentOut | None = None
-    thoughts: str | None = Field(default=None, exclude=True)
-    raw_content: str | None = Field(default=None, exclude=True)
+    thoughts: str | None = None
+    raw_content: str | None = None
+    # The OpenAI SDK's fields, null on Vertex, so that code reading them works.
+    refusal: str | None = None
+    annotations: list[Any] | None = None
+    function_call: FunctionCallOut | None = None
 
     def to_request(self) -> AssistantMessage:
         """This message as an ``AssistantMessage`` for the next turn, signatures included."""
@@ -217,6 +224,7 @@ class ChatCompletion(_Lenient):
     choices: list[Choice] = Field(default_factory=list)
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    service_tier: str | None = None
 
 
 class ChoiceDelta(_Lenient):
@@ -231,8 +239,10 @@ class ChoiceDelta(_Lenient):
     tool_calls: list[ToolCallOut] | None = None
     audio: MessageAudio | None = None
     extra_content: ExtraContentOut | None = None
-    thoughts: str | None = Field(default=None, exclude=True)
-    raw_content: str | None = Field(default=None, exclude=True)
+    thoughts: str | None = None
+    raw_content: str | None = None
+    refusal: str | None = None
+    function_call: FunctionCallOut | None = None
 
 
 class ChunkChoice(_Lenient):
@@ -254,3 +264,4 @@ class ChatCompletionChunk(_Lenient):
     choices: list[ChunkChoice] = Field(default_factory=list)
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    service_tier: str | None = None
