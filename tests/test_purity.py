@@ -14,9 +14,12 @@ import pytest
 PACKAGE = Path(__file__).parent.parent / "vertexchat"
 PURE = [
     "_accumulate",
+    "_genai_content",
     "_http11",
     "_jsonl",
+    "_logs",
     "_model_ids",
+    "_observe",
     "_request_models",
     "_response_models",
     "_request",
@@ -25,6 +28,7 @@ PURE = [
     "_sse",
     "_thoughts",
     "_urls",
+    "_usage",
     "sse",
     "testing/_errors",
     "testing/_faults",
