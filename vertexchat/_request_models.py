@@ -268,7 +268,7 @@ def _from_response_dump(data: dict[str, Any]) -> dict[str, Any]:
     message = {
         key: _without_nones(value)
         for key, value in data.items()
-        if key not in _RESPONSE_ONLY_MESSAGE_KEYS and (value is not None or key == "content")
+        if key not in _RESPONSE_ONLY_MESSAGE_KEYS and value is not None
     }
     if data.get("raw_content") is not None:
         message["content"] = data["raw_content"]

@@ -130,7 +130,8 @@ class ChatCompletionMessage(_Lenient):
         """This message as an ``AssistantMessage`` for the next turn, signatures included."""
         # Tagged thoughts go back as received: Vertex re-marks them as thoughts for context.
         content = self.raw_content if self.raw_content is not None else self.content
-        fields: dict[str, Any] = {"content": content}
+        # No text: leave content out, as Google's samples do next to tool calls.
+        fields: dict[str, Any] = {} if content is None else {"content": content}
         if self.tool_calls:
             fields["tool_calls"] = [_tool_call_request(call) for call in self.tool_calls]
         extra = self.extra_content.to_request() if self.extra_content else None
