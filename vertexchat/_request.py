@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._exceptions import InvalidRequestError
 from ._model_ids import qualify_model
-from ._request_models import GEMINI_IGNORED_PARAMETERS, ChatCompletionRequest
+from ._request_models import _EXTRA_JSON, GEMINI_IGNORED_PARAMETERS, ChatCompletionRequest
 from ._response_models import ChatCompletionMessage
 
 __all__ = ["IgnoredParameterWarning", "build_request", "encode_request"]
@@ -56,7 +56,7 @@ def build_request(params: Mapping[str, Any], *, publisher_model: bool) -> ChatCo
     except ValidationError as exc:
         raise _invalid(exc) from None
     if extra_json:
-        request._extra_json = extra_json
+        request.with_extra_json(extra_json)
     if gemini and not GEMINI_IGNORED_PARAMETERS.isdisjoint(data):
         _warn_ignored(sorted(GEMINI_IGNORED_PARAMETERS.intersection(data)))
     return request
@@ -65,10 +65,10 @@ def build_request(params: Mapping[str, Any], *, publisher_model: bool) -> ChatCo
 def encode_request(request: ChatCompletionRequest, given: Mapping[str, Any]) -> bytes:
     """The JSON body: set fields only, compact, keys in the order the caller gave them."""
     dumped = request.model_dump(mode="json", exclude_unset=True, by_alias=True)
-    if isinstance(given, Mapping) and isinstance(given.get("extra_body"), Mapping):
+    if type(given) is dict and type(given.get("extra_body")) is dict:
         given = {**given, "extra_body": _json_extra_body(given["extra_body"])}
     ordered = _follow_order(dumped, given)
-    extra_json = request._extra_json
+    extra_json = request.__dict__.get(_EXTRA_JSON)
     if extra_json:
         ordered.update(extra_json)  # as the OpenAI SDK merges extra_body: last word, in place
     try:

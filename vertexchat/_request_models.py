@@ -18,7 +18,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -472,11 +471,14 @@ GEMINI_IGNORED_PARAMETERS = frozenset(
 """OpenAI parameters Vertex accepts and ignores for Gemini; other models may honour them."""
 
 
+_EXTRA_JSON = "__vertexchat_extra_json__"
+
+
 class ChatCompletionRequest(_Strict):
     """The JSON body of ``POST …/chat/completions``.
 
     ``create()``'s ``extra_body`` keys other than ``google`` are not fields: they are merged into
-    the top level of the JSON unvalidated (kept on the private ``_extra_json``).
+    the top level of the JSON unvalidated (see ``extra_json``).
     """
 
     model: str | None = None
@@ -519,8 +521,6 @@ class ChatCompletionRequest(_Strict):
     safety_identifier: str | None = None
     verbosity: str | None = None
 
-    _extra_json: dict[str, Any] | None = PrivateAttr(default=None)
-
     @model_validator(mode="after")
     def _check_thinking_options(self) -> ChatCompletionRequest:
         google = self.extra_body.google if self.extra_body else None
@@ -529,6 +529,19 @@ class ChatCompletionRequest(_Strict):
                 "reasoning_effort and extra_body.google.thinking_config cannot be combined "
                 "(Vertex rejects the pair); use one of them"
             )
+        return self
+
+    @property
+    def extra_json(self) -> dict[str, Any] | None:
+        """Keys sent at the top level of the JSON unvalidated (``create()``'s ``extra_body``)."""
+        # Kept in the instance dict rather than as a pydantic private attribute: a private
+        # attribute costs every request an init call; this costs nothing when unused.
+        value = self.__dict__.get(_EXTRA_JSON)
+        return value if isinstance(value, dict) else None
+
+    def with_extra_json(self, extra: dict[str, Any]) -> ChatCompletionRequest:
+        """Attach top-level keys to send unvalidated; returns ``self``."""
+        self.__dict__[_EXTRA_JSON] = dict(extra)
         return self
 
     @property
