@@ -31,11 +31,13 @@ from ._exceptions import (
     OutputParseError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     StreamError,
     ToolLoopError,
     VertexChatError,
 )
+from ._limits import ResponseLimits
 from ._request import IgnoredParameterWarning
 from ._request_models import (
     AssistantMessage,
@@ -147,6 +149,8 @@ __all__ = [
     "PooledHTTP11Transport",
     "RateLimitError",
     "response_format_from_model",
+    "ResponseLimits",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryPolicy",
     "run_tool_loop",
