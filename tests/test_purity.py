@@ -21,6 +21,7 @@ PURE = [
     "_logs",
     "_model_ids",
     "_observe",
+    "_params",
     "_request_models",
     "_response_models",
     "_request",
