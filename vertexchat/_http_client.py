@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from typing import Any
 
@@ -73,12 +74,27 @@ class LoopBoundHTTPClient:
         if client is not None and self._loop.on_current():
             await client.aclose()
 
+    def close(self) -> None:
+        """Close without an event loop: forget the owned client; a borrowed one stays open.
+
+        Nothing is awaited, so this works in ``__del__``, ``atexit`` or after the loop has
+        ended; the owned connections' sockets are closed by their own finalizers, as when a
+        finished loop's pool is dropped. Further requests raise ``RuntimeError``.
+        """
+        self._closed = True
+        self._client = None
+
     def __del__(self) -> None:
-        if self._client is not None and not self._closed:
+        if self._client is None or self._closed or sys.is_finalizing():
+            return  # at interpreter exit there is nothing left to warn, and no one to read it
+        try:
             with warnings.catch_warnings():
                 warnings.simplefilter("default")
                 warnings.warn(
-                    "vertexchat.Client was not closed; use 'async with' or 'await aclose()'",
+                    "vertexchat.Client was not closed; use 'async with', 'await aclose()' "
+                    "or, without an event loop, 'close()'",
                     ResourceWarning,
                     stacklevel=1,
                 )
+        except Exception:  # a finalizer must not raise; the warning is best effort
+            pass
