@@ -133,6 +133,19 @@ class Client:
         if closer is not None:
             await closer()
 
+    def close(self) -> None:
+        """Close without an event loop: for ``__del__``, ``atexit`` or an actor's shutdown.
+
+        Prefer ``aclose()`` (or ``async with``) inside the loop. ``close()`` awaits nothing:
+        the client is marked closed (later calls raise ``RuntimeError``), the connections it
+        owns are dropped and their sockets closed by their finalizers, and the token endpoint's
+        HTTP client is closed. A borrowed ``http_client`` stays open. Safe to call twice.
+        """
+        self._http.close()
+        closer = getattr(self._auth, "close", None)
+        if closer is not None:
+            closer()
+
     def batch(
         self,
         requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
