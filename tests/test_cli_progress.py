@@ -3,6 +3,7 @@ a tmux terminal of 50 and 120 columns, with and without ``NO_COLOR``."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -23,12 +24,11 @@ _PROGRESS = re.compile(r"\b\d+/\d+ +\d+%")
 
 
 def snapshot(**changes: object) -> ProgressSnapshot:
-    values: dict[str, object] = dict(
+    base = ProgressSnapshot(
         done=1234, total=1_000_000, rate=57.3, in_flight=31, limit=32, ceiling=64,
         throttled=3, retries=17, transient=5, permanent=2, tokens=5_432_100,
     )  # fmt: skip
-    values.update(changes)
-    return ProgressSnapshot(**values)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def visible(text: str) -> str:
