@@ -13,7 +13,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import fanout, imports, nonstreaming, report, sse_decode, streaming
+from benchmarks import (
+    fanout,
+    imports,
+    nonstreaming,
+    observability,
+    report,
+    sse_decode,
+    streaming,
+)
 from benchmarks.contenders import CONTENDERS
 from benchmarks.runner import Context, Section
 from benchmarks.server import WORK_DIR, benchmark_server
@@ -24,6 +32,7 @@ WORKLOADS: dict[str, Callable[[Context], Section]] = {
     "sse": sse_decode.run,
     "imports": imports.run,
     "fanout": fanout.run,
+    "observability": observability.run,
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 QUICK_RESULTS = WORK_DIR / "RESULTS-quick.md"

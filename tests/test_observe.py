@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from tests._otel import Telemetry, installed
 from vertexchat._exceptions import APIConnectionError, status_error_from_response
-from vertexchat._observe import CallObserver, Observability
+from vertexchat._observe import CallRecord, Observability
 from vertexchat._request import build_request
 from vertexchat._response_models import ChatCompletion
 
@@ -57,12 +57,12 @@ def _status_error(code: int, request_id: str | None = None) -> Exception:
     return error
 
 
-def _call(obs: Observability, **params: Any) -> CallObserver:
+def _call(obs: Observability, **params: Any) -> CallRecord:
     request = build_request({"model": MODEL, "messages": MESSAGES, **params}, publisher_model=True)
     return obs.start(request, url=URL, max_attempts=3, model=request.model or "")
 
 
-def _retried_then_ok(obs: Observability, **params: Any) -> CallObserver:
+def _retried_then_ok(obs: Observability, **params: Any) -> CallRecord:
     call = _call(obs, **params)
     call.attempt_started()
     call.attempt_failed(_status_error(429, "rid-429"), retry_in=0.25)

@@ -1,6 +1,6 @@
 """What a call reports as it runs: usage totals, log lines, OpenTelemetry, the user's hooks.
 
-The call pipeline holds one ``CallObserver`` per logical call and tells it, in order:
+The call pipeline holds one ``CallRecord`` per logical call and tells it, in order:
 ``attempt_started()`` before each HTTP attempt, ``response_received(status, request_id)``
 when an attempt got a success status, ``attempt_failed(error, retry_in=…)`` when one failed
 (``retry_in`` is the delay before the next attempt, None if it is final), ``first_chunk()``
@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from ._logs import REQUEST_LOG, RETRY_LOG, attempt_line, configure_from_env, retry_line
@@ -29,11 +30,14 @@ if TYPE_CHECKING:
     from ._response_models import ChatCompletion
     from ._telemetry import CallTelemetry
 
-__all__ = ["OTEL_ENV", "CallObserver", "EventHook", "Observability"]
+__all__ = ["BATCH_USAGE", "OTEL_ENV", "CallRecord", "EventHook", "Observability"]
 
 OTEL_ENV = "VERTEXCHAT_OTEL"
 _OFF = frozenset({"off", "0", "false", "no", "none", "disabled"})
 _HOOK_EVENTS = ("request", "response")
+
+BATCH_USAGE: ContextVar[UsageTotals | None] = ContextVar("vertexchat_batch_usage", default=None)
+"""The totals of the batch whose worker task is making the call (set by the batch's workers)."""
 
 EventHook = Callable[[Any], Awaitable[object]]
 """An async callable given the ``httpx.Request`` (``"request"``) or ``httpx.Response``."""
@@ -61,12 +65,11 @@ class Observability:
         max_attempts: int,
         model: str,
         usage: Sequence[UsageTotals] = (),
-    ) -> CallObserver:
+    ) -> CallRecord:
         """The observer of one call of ``request`` to ``url``, counted under ``model``."""
-        totals = (self.usage, *usage)
-        return CallObserver(
-            request, url, max_attempts, model, totals, self._telemetry(request, url)
-        )
+        batch = BATCH_USAGE.get()
+        totals = (self.usage, *usage) if batch is None else (self.usage, batch, *usage)
+        return CallRecord(request, url, max_attempts, model, totals, self._telemetry(request, url))
 
     def _telemetry(self, request: ChatCompletionRequest, url: str) -> CallTelemetry | None:
         if not self.otel or "opentelemetry" not in sys.modules:
@@ -113,7 +116,7 @@ def _hooks(
     return found[0], found[1]
 
 
-class CallObserver:
+class CallRecord:
     """One logical call's observer (see the module docstring for the order of calls)."""
 
     __slots__ = (
