@@ -221,3 +221,38 @@ def test_vertexchat_never_imports_opentelemetry_itself() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+README_PREAMBLE = """
+import httpx, vertexchat
+from vertexchat.testing import Emulator
+
+_real_client = vertexchat.Client
+
+def _emulated(*args, **kwargs):
+    kwargs["http_client"] = httpx.AsyncClient(transport=Emulator().transport())
+    kwargs["auth"] = "readme-token"
+    return _real_client(*args, **kwargs)
+
+vertexchat.Client = _emulated
+"""
+
+
+def test_the_readme_console_example_prints_the_span_and_the_metrics() -> None:
+    from tests.test_readme import python_blocks
+
+    [block] = [b for b in python_blocks() if "ConsoleSpanExporter" in b.source]
+    assert block.skip_reason  # the in-process README run must not set global providers
+    result = subprocess.run(
+        [sys.executable, "-c", README_PREAMBLE + block.source],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert '"name": "chat google/gemini-2.5-flash"' in out
+    assert '"kind": "SpanKind.CLIENT"' in out
+    assert '"gen_ai.provider.name": "gcp.vertex_ai"' in out
+    for metric in ("gen_ai.client.operation.duration", "gen_ai.client.token.usage"):
+        assert f'"name": "{metric}"' in out
