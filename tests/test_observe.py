@@ -52,9 +52,8 @@ def _completion(**usage: Any) -> ChatCompletion:
 
 def _status_error(code: int, request_id: str | None = None) -> Exception:
     request = httpx.Request("POST", URL)
-    error = status_error_from_response(httpx.Response(code, request=request), b"")
-    error.request_id = request_id  # type: ignore[attr-defined]  # what parity's work adds
-    return error
+    headers = {"x-request-id": request_id} if request_id else {}
+    return status_error_from_response(httpx.Response(code, headers=headers, request=request), b"")
 
 
 def _call(obs: Observability, **params: Any) -> CallRecord:
@@ -67,7 +66,7 @@ def _retried_then_ok(obs: Observability, **params: Any) -> CallRecord:
     call.attempt_started()
     call.attempt_failed(_status_error(429, "rid-429"), retry_in=0.25)
     call.attempt_started()
-    call.response_received(200, "rid-ok")
+    call.response_received(200, [(b"x-request-id", b"rid-ok"), (b"x-cloud-trace-context", b"t/1")])
     call.finished(_completion())
     return call
 
@@ -178,6 +177,8 @@ def test_a_retried_call_is_one_span_with_a_retry_event(otel: Telemetry) -> None:
         "gen_ai.usage.reasoning.output_tokens": 20,
         "vertexchat.attempts": 2,
         "vertexchat.request_id": "rid-ok",
+        "http.response.header.x-request-id": ("rid-ok",),
+        "http.response.header.x-cloud-trace-context": ("t/1",),
     }
     [event] = span.events
     assert event.name == "vertexchat.retry"

@@ -182,9 +182,14 @@ class CallTelemetry:
         *,
         seconds: float,
         attempts: int,
+        request_ids: Mapping[str, str],
         request_id: str | None,
     ) -> None:
-        """The call ended: with ``completion`` (possibly partial) or ``error``."""
+        """The call ended: with ``completion`` (possibly partial) or ``error``.
+
+        ``request_ids`` are the identifying headers of the last response (recorded as the HTTP
+        conventions' ``http.response.header.<name>``), ``request_id`` the one to show.
+        """
         attributes = self._attributes
         if completion is not None and completion.model:
             attributes = {**attributes, "gen_ai.response.model": completion.model}
@@ -199,6 +204,8 @@ class CallTelemetry:
         span.set_attribute("vertexchat.attempts", attempts)
         if request_id:
             span.set_attribute("vertexchat.request_id", request_id)
+        for name, value in request_ids.items():
+            span.set_attribute(f"http.response.header.{name}", (value,))
         if completion is not None:
             span.set_attributes(_response_attributes(completion))
             if self._capture:
