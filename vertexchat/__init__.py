@@ -31,11 +31,13 @@ from ._exceptions import (
     OutputParseError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     StreamError,
     ToolLoopError,
     VertexChatError,
 )
+from ._limits import ResponseLimits
 from ._request_models import (
     AssistantMessage,
     ChatCompletionRequest,
@@ -145,6 +147,8 @@ __all__ = [
     "PooledHTTP11Transport",
     "RateLimitError",
     "response_format_from_model",
+    "ResponseLimits",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryPolicy",
     "run_tool_loop",

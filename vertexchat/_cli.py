@@ -416,7 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--think", type=int, metavar="BUDGET", help="think with this token budget")
     chat.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     chat.set_defaults(handler=command_chat)
+    from ._cli_doctor import add_doctor_parser
     from .testing._command import add_emulator_parser, run_emulator
+
+    add_doctor_parser(commands, target)
 
     add_emulator_parser(commands)
     commands.choices["emulator"].set_defaults(handler=run_emulator)

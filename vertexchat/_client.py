@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
 import anyio
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from . import __version__
 from ._auth import ADC, resolve_auth
@@ -26,11 +26,11 @@ from ._exceptions import (
     APIStatusError,
     APITimeoutError,
     RateLimitError,
-    ResponseValidationError,
     status_error_from_response,
 )
 from ._limiter import AdaptiveLimiter
 from ._loop import LoopBoundHTTPClient
+from ._replies import parse_completion
 from ._request import build_request, encode_request
 from ._response_models import ChatCompletion
 from ._retry import RetryPolicy
@@ -411,7 +411,7 @@ class _Call:
         response = await self.open()
         completion: ChatCompletion | None = None
         try:
-            completion = _parse_completion(await _read_body(response), response.request)
+            completion = parse_completion(await _read_body(response), response)
         finally:
             usage = completion.usage if completion is not None else None
             self.release(tokens=usage.total_tokens if usage is not None else 0)
@@ -445,16 +445,6 @@ async def _read_body(response: httpx.Response) -> bytes:
         raise APIConnectionError(f"reading the response failed: {exc!r}") from exc
     finally:
         await response.aclose()
-
-
-def _parse_completion(content: bytes, request: httpx.Request) -> ChatCompletion:
-    try:
-        return ChatCompletion.model_validate_json(content)
-    except ValidationError as exc:
-        text = content[:300].decode("utf-8", "replace")
-        raise ResponseValidationError(
-            f"response is not a chat.completion: {text}", request=request
-        ) from exc
 
 
 async def _with_deadline(call: Awaitable[_T], deadline: float | None) -> _T:

@@ -17,6 +17,7 @@
     │   │   └── APITimeoutError           a connect/read/write/pool timeout or the call deadline
     │   ├── StreamError               a stream failed after it started (error event, cut short)
     │   └── ResponseValidationError   the server's body is not what Vertex sends
+    │       └── ResponseTooLargeError     the body, a stream line or event passed a limit
     ├── CredentialsError              Google credentials could not be loaded or refreshed
     ├── InvalidRequestError           the request is invalid; nothing was sent (also a ValueError)
     ├── OutputParseError              model output did not parse into the requested type
@@ -29,6 +30,7 @@ object kept on ``APIError.request`` is httpx's, whose repr shows only method and
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +46,7 @@ __all__ = [
     "CancelledByServerError",
     "ConflictError",
     "CredentialsError",
+    "DEFAULT_MAX_MESSAGE_CHARS",
     "GoogleError",
     "InternalServerError",
     "InvalidRequestError",
@@ -51,6 +54,7 @@ __all__ = [
     "OutputParseError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "StreamError",
     "ToolLoopError",
@@ -60,6 +64,9 @@ __all__ = [
 ]
 
 _MAX_BODY_IN_MESSAGE = 500
+DEFAULT_MAX_MESSAGE_CHARS = 8192
+"""Characters of a server's error message kept by default (``ResponseLimits``)."""
+_MAX_DELAY_DIGITS = 12  # a delay longer than ~30,000 years is as good as "never"
 
 
 class VertexChatError(Exception):
@@ -108,7 +115,8 @@ class GoogleError:
     def detail(self, type_suffix: str) -> dict[str, Any] | None:
         """The first detail whose ``@type`` ends with ``type_suffix`` (e.g. ``"RetryInfo"``)."""
         for item in self.details:
-            if str(item.get("@type", "")).endswith(type_suffix):
+            kind = item.get("@type")
+            if isinstance(kind, str) and kind.endswith(type_suffix):
                 return item
         return None
 
@@ -116,28 +124,69 @@ class GoogleError:
     def reason(self) -> str | None:
         """``google.rpc.ErrorInfo.reason``, e.g. ``API_KEY_SERVICE_BLOCKED``."""
         info = self.detail("ErrorInfo")
-        return str(info["reason"]) if info and "reason" in info else None
+        reason = info.get("reason") if info else None
+        return reason if isinstance(reason, str) else None
 
     @property
     def retry_delay(self) -> float | None:
-        """``google.rpc.RetryInfo.retryDelay`` in seconds (``"27s"`` → 27.0)."""
+        """``google.rpc.RetryInfo.retryDelay`` in seconds (``"27s"`` → 27.0); None if unusable."""
         info = self.detail("RetryInfo")
         raw = info.get("retryDelay") if info else None
         if isinstance(raw, str) and raw.endswith("s"):
-            try:
-                return max(0.0, float(raw[:-1]))
-            except ValueError:
-                return None
+            return _seconds(_number(raw[:-1]))
         if isinstance(raw, Mapping):  # proto JSON may also spell it {"seconds": 27, "nanos": 0}
-            try:
-                return float(raw.get("seconds", 0)) + float(raw.get("nanos", 0)) / 1e9
-            except (TypeError, ValueError):
+            seconds = _number(raw.get("seconds", 0))
+            nanos = _number(raw.get("nanos", 0))
+            if seconds is None or nanos is None:
                 return None
+            return _seconds(seconds + nanos / 1e9)
         return None
 
 
-def parse_google_error(body: Any) -> GoogleError | None:
-    """Read Google's error model from a decoded JSON body, as an object or a one-item array."""
+def _number(value: object) -> float | None:
+    """A finite float from a JSON number or numeric string; None for anything else or huge."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return float(value) if abs(value) < 10**_MAX_DELAY_DIGITS else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str) and value.isascii() and len(value) <= 32:
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else max(0.0, value)
+
+
+def load_json(content: bytes | str) -> Any:
+    """Decoded JSON, or None if it is not JSON or nests too deep for Python's parser."""
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        return None
+
+
+def clip_text(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def parse_google_error(
+    body: Any, *, max_message: int = DEFAULT_MAX_MESSAGE_CHARS
+) -> GoogleError | None:
+    """Read Google's error model from a decoded JSON body, as an object or a one-item array.
+
+    Only values of the documented types are kept (a ``message`` that is not a string reads as
+    ``""``), and the message is clipped to ``max_message`` characters.
+    """
     if isinstance(body, list) and body:
         body = body[0]
     if not isinstance(body, Mapping):
@@ -146,11 +195,13 @@ def parse_google_error(body: Any) -> GoogleError | None:
     if not isinstance(error, Mapping):
         return None
     code = error.get("code")
+    message = error.get("message")
+    status = error.get("status")
     details = error.get("details")
     return GoogleError(
-        code=code if isinstance(code, int) else None,
-        message=str(error.get("message", "")),
-        status=str(error["status"]) if isinstance(error.get("status"), str) else None,
+        code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+        message=clip_text(message, max_message) if isinstance(message, str) else "",
+        status=clip_text(status, 100) if isinstance(status, str) else None,
         details=[d for d in details if isinstance(d, dict)] if isinstance(details, list) else [],
     )
 
@@ -243,6 +294,14 @@ class ResponseValidationError(APIError):
     """The server's body does not have the shape of a Vertex response."""
 
 
+class ResponseTooLargeError(ResponseValidationError):
+    """The reply passed one of the client's ``ResponseLimits``; ``limit`` names which."""
+
+    def __init__(self, message: str, *, limit: str, request: httpx.Request | None = None) -> None:
+        super().__init__(message, request=request)
+        self.limit = limit
+
+
 class CredentialsError(VertexChatError):
     """Google credentials could not be found, loaded or refreshed."""
 
@@ -273,20 +332,18 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     return _STATUS_CLASSES.get(status_code, APIStatusError)
 
 
-def status_error_from_response(response: httpx.Response, content: bytes) -> APIStatusError:
+def status_error_from_response(
+    response: httpx.Response, content: bytes, *, max_message: int = DEFAULT_MAX_MESSAGE_CHARS
+) -> APIStatusError:
     """Build the exception for an HTTP error response whose body has been read."""
-    try:
-        body: Any = json.loads(content)
-    except ValueError:
-        body = None
-    error = parse_google_error(body)
+    body: Any = load_json(content)
+    error = parse_google_error(body, max_message=max_message)
     if error is not None:
         label = f" {error.status}" if error.status else ""
         message = f"HTTP {response.status_code}{label}: {error.message}"
     else:
-        text = content.decode("utf-8", "replace").strip()
-        if len(text) > _MAX_BODY_IN_MESSAGE:
-            text = text[:_MAX_BODY_IN_MESSAGE] + "…"
+        text = content[: _MAX_BODY_IN_MESSAGE * 4].decode("utf-8", "replace").strip()
+        text = clip_text(text, min(_MAX_BODY_IN_MESSAGE, max_message))
         reason = response.reason_phrase or "error"
         message = f"HTTP {response.status_code} {reason}" + (f": {text}" if text else "")
     cls = status_error_class(response.status_code)
@@ -294,26 +351,24 @@ def status_error_from_response(response: httpx.Response, content: bytes) -> APIS
 
 
 def _parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date; None if unusable."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
+    if not value.isascii():
+        return None
+    seconds = _number(value) if len(value) <= _MAX_DELAY_DIGITS else None
+    if seconds is not None:
         return max(0.0, seconds)
     from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
     import time
 
-    return max(0.0, when.timestamp() - time.time())
+    return _seconds(when.timestamp() - time.time())
 
 
 class InvalidRequestError(VertexChatError, ValueError):

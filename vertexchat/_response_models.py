@@ -8,9 +8,9 @@ seen to omit. Each message converts itself back into a request message (``to_req
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from ._request_models import (
     AssistantMessage,
@@ -35,6 +35,10 @@ __all__ = [
     "ToolCallOut",
     "Usage",
 ]
+
+
+TokenCount = Annotated[int, Strict()]
+"""A token count: a JSON integer only (``true`` is not 1 token, ``"7"`` is not 7)."""
 
 
 class _Lenient(BaseModel):
@@ -148,21 +152,21 @@ def _tool_call_request(call: ToolCallOut) -> ToolCall:
 class CompletionTokensDetails(_Lenient):
     """``usage.completion_tokens_details``; present only when the model thought."""
 
-    reasoning_tokens: int | None = None
+    reasoning_tokens: TokenCount | None = None
 
 
 class PromptTokensDetails(_Lenient):
     """``usage.prompt_tokens_details``; not documented for Vertex, kept if sent."""
 
-    cached_tokens: int | None = None
+    cached_tokens: TokenCount | None = None
 
 
 class Usage(_Lenient):
     """Token counts as Vertex reports them: ``completion_tokens`` excludes thinking tokens."""
 
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
+    prompt_tokens: TokenCount = 0
+    completion_tokens: TokenCount = 0
+    total_tokens: TokenCount = 0
     completion_tokens_details: CompletionTokensDetails | None = None
     prompt_tokens_details: PromptTokensDetails | None = None
     extra_properties: dict[str, Any] | None = None
@@ -171,12 +175,15 @@ class Usage(_Lenient):
     @classmethod
     def _infer_missing_completion(cls, data: Any) -> Any:
         # Vertex sometimes omits completion_tokens; total = prompt + completion + reasoning.
+        # Inferred only from integers: anything else is left for validation to report.
         if isinstance(data, dict) and "completion_tokens" not in data and "total_tokens" in data:
             details = data.get("completion_tokens_details") or {}
-            reasoning = (details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0
-            inferred = data["total_tokens"] - (data.get("prompt_tokens") or 0) - reasoning
-            if isinstance(inferred, int) and inferred >= 0:
-                data = {**data, "completion_tokens": inferred}
+            reasoning = details.get("reasoning_tokens", 0) if isinstance(details, dict) else 0
+            counts = (data["total_tokens"], data.get("prompt_tokens", 0), reasoning or 0)
+            if all(type(count) is int for count in counts):
+                inferred = counts[0] - counts[1] - counts[2]
+                if inferred >= 0:
+                    data = {**data, "completion_tokens": inferred}
         return data
 
     @property

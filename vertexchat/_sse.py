@@ -13,9 +13,19 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+__all__ = [
+    "DEFAULT_MAX_EVENT_CHARS",
+    "DEFAULT_MAX_LINE_BYTES",
+    "SSEDecoder",
+    "SSELimitError",
+    "ServerSentEvent",
+]
+
+DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_EVENT_CHARS = 64 * 1024 * 1024
 
 _BOM = b"\xef\xbb\xbf"
+_MAX_RETRY_DIGITS = 15  # a reconnection time past ~30,000 years is ignored, not parsed
 
 
 class ServerSentEvent(NamedTuple):
@@ -32,15 +42,38 @@ class ServerSentEvent(NamedTuple):
 _new_event = tuple.__new__
 
 
+class SSELimitError(ValueError):
+    """A line or event passed the decoder's limit; ``limit`` names it. The client raises it
+    as ``vertexchat.ResponseTooLargeError``."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 class SSEDecoder:
     """Sans-IO event stream parser: ``feed(bytes)`` returns the events completed so far.
 
     Lines that are neither blank, a comment, nor a known field (``event``, ``data``, ``id``,
     ``retry``) are ignored as the spec says, but kept: ``take_stray_lines()`` returns them,
     because Vertex can end a stream with a bare JSON error written without ``data:``.
+
+    Memory is bounded: a line longer than ``max_line_bytes``, or an event's data (or the stray
+    lines kept) longer than ``max_event_chars``, raises ``SSELimitError`` as soon as the limit
+    is crossed. The defaults are ``ResponseLimits``'s.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        max_event_chars: int = DEFAULT_MAX_EVENT_CHARS,
+    ) -> None:
+        self._max_line = max_line_bytes
+        self._max_event = max_event_chars
+        self._partial_size = 0  # bytes in self._partial
+        self._data_size = 0  # characters in self._data
+        self._stray_size = 0  # characters in self._stray
         self._head: bytes | None = b""  # bytes seen before the BOM question is settled
         self._partial: list[bytes] = []  # the current unterminated line, in pieces
         self._skip_lf = False  # the last chunk ended in CR; an LF next completes CRLF
@@ -55,6 +88,7 @@ class SSEDecoder:
         if (
             data[-2:] == b"\n\n"
             and data[:5] == b"data:"
+            and len(data) <= self._max_line
             and self._head is None
             and not (self._partial or self._skip_lf or self._data or self._event)
             and data.find(b"\n", 5, -2) < 0
@@ -73,17 +107,47 @@ class SSEDecoder:
             return []
         end = data.rfind(b"\n")
         if end < 0:
-            self._partial.append(data)
+            self._keep_partial(data)
             return []
         if self._partial:
+            first = data.find(b"\n")
+            self._partial_size += first  # the line the partial piece belongs to ends there
+            self._check_line(self._partial_size)
             self._partial.append(data[: end + 1])
             block = b"".join(self._partial)
             self._partial = []
         else:
             block = data[: end + 1]
+        self._partial_size = 0
+        if len(block) > self._max_line:
+            self._check_line(max(map(len, block.split(b"\n"))))
         if end + 1 < len(data):
-            self._partial.append(data[end + 1 :])
+            self._keep_partial(data[end + 1 :])
         return self._parse_block(block.decode("utf-8", "replace"))
+
+    def _keep_partial(self, piece: bytes) -> None:
+        self._partial.append(piece)
+        self._partial_size += len(piece)
+        self._check_line(self._partial_size)
+
+    def _check_line(self, size: int) -> None:
+        if size > self._max_line:
+            self._partial = []
+            raise SSELimitError(
+                f"a stream line is longer than {self._max_line} bytes "
+                "(ResponseLimits.max_sse_line_bytes)",
+                limit="max_sse_line_bytes",
+            )
+
+    def _check_event(self, size: int, what: str) -> None:
+        if size > self._max_event:
+            self._data = []
+            self._stray = []
+            raise SSELimitError(
+                f"{what} is longer than {self._max_event} characters "
+                "(ResponseLimits.max_sse_event_chars)",
+                limit="max_sse_event_chars",
+            )
 
     def close(self) -> list[ServerSentEvent]:
         """End of stream: the unfinished event is discarded (the spec says so); returns ``[]``.
@@ -95,9 +159,11 @@ class SSEDecoder:
             # Parsed only so that a stray line is kept; its event is never dispatched.
             line = b"".join(self._partial).decode("utf-8", "replace")
             self._partial = []
+            self._partial_size = 0
             self._parse_lines([line], [])
         self._head = None
         self._data = []
+        self._data_size = 0
         self._event = ""
         return []
 
@@ -159,6 +225,8 @@ class SSEDecoder:
         if value[:1] == " ":
             value = value[1:]
         if name == "data":
+            self._data_size += len(value) + 1
+            self._check_event(self._data_size, "a stream event's data")
             self._data.append(value)
         elif name == "event":
             self._event = value
@@ -166,9 +234,11 @@ class SSEDecoder:
             if "\0" not in value:
                 self._last_id = value
         elif name == "retry":
-            if value.isascii() and value.isdigit():
+            if value.isascii() and value.isdigit() and len(value) <= _MAX_RETRY_DIGITS:
                 self._retry = int(value)
         else:
+            self._stray_size += len(line) + 1
+            self._check_event(self._stray_size, "the non-SSE lines of a stream")
             self._stray.append(line)
 
     def _dispatch(self, events: list[ServerSentEvent]) -> None:
@@ -178,4 +248,5 @@ class SSEDecoder:
             fields = (self._event or "message", data, self._last_id, self._retry)
             events.append(_new_event(ServerSentEvent, fields))
             self._data = []
+            self._data_size = 0
         self._event = ""

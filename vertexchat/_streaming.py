@@ -8,28 +8,26 @@ raise ``StreamError``; so does a stream that ends without ``data: [DONE]``.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 import httpx
-from pydantic import ValidationError
 
 from ._accumulate import ChunkAccumulator
 from ._exceptions import (
     APIConnectionError,
     APIError,
     APITimeoutError,
-    ResponseValidationError,
+    ResponseTooLargeError,
     StreamError,
-    parse_google_error,
 )
+from ._replies import parse_chunk, stream_end_error
 from ._response_models import ChatCompletion, ChatCompletionChunk
 from ._separate import ChunkThoughtSeparator, separate_completion
-from ._sse import ServerSentEvent, SSEDecoder
+from ._sse import ServerSentEvent, SSEDecoder, SSELimitError
 
 __all__ = ["ChatCompletionStream"]
 
@@ -182,9 +180,9 @@ class ChatCompletionStream:
                     if self._tail is not None:
                         return self._tail
                     raise StopAsyncIteration
-                return _parse_chunk(data, request)
+                return parse_chunk(data, request)
             if self._eof:
-                raise _early_end_error(self._stray, request)
+                raise stream_end_error(self._stray, request)
             await self._fill(request)
 
     async def _fill(self, request: httpx.Request) -> None:
@@ -202,7 +200,10 @@ class ChatCompletionStream:
                 f"stream connection failed: {exc!r}", request=request
             ) from exc
         else:
-            self._events.extend(self._decoder.feed(data))
+            try:
+                self._events.extend(self._decoder.feed(data))
+            except SSELimitError as exc:
+                raise ResponseTooLargeError(str(exc), limit=exc.limit, request=request) from exc
         stray = self._decoder.take_stray_lines()
         if stray:
             self._stray.extend(stray)
@@ -244,49 +245,3 @@ class ChatCompletionStream:
             self._separator = ChunkThoughtSeparator(self._marker)
         self._start_reading()
         return True
-
-
-def _parse_chunk(data: str, request: httpx.Request) -> ChatCompletionChunk:
-    try:
-        chunk = ChatCompletionChunk.model_validate_json(data)
-    except ValidationError as exc:
-        raise _error_event(data, request) or ResponseValidationError(
-            f"stream event is not a chat.completion.chunk: {_clip(data)}", request=request
-        ) from exc
-    extra = chunk.model_extra
-    if extra and "error" in extra and not chunk.choices:
-        error = _error_event(data, request)
-        if error is not None:
-            raise error
-    return chunk
-
-
-def _error_event(data: str, request: httpx.Request) -> StreamError | None:
-    try:
-        body: Any = json.loads(data)
-    except ValueError:
-        return None
-    error = parse_google_error(body)
-    if error is None:
-        return None
-    return StreamError(
-        f"error inside the stream: {error.status or error.code}: {error.message}",
-        request=request,
-        error=error,
-    )
-
-
-def _early_end_error(stray: list[str], request: httpx.Request) -> StreamError:
-    if stray:
-        error = _error_event("\n".join(stray), request)
-        if error is not None:
-            return error
-        return StreamError(
-            f"stream ended without [DONE] after non-SSE lines: {_clip(' '.join(stray))}",
-            request=request,
-        )
-    return StreamError("stream ended without [DONE] (cut short)", request=request)
-
-
-def _clip(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"

@@ -5,6 +5,6 @@ Pure (no I/O, no httpx or anyio import); see ``vertexchat._sse`` for the spec it
 
 from __future__ import annotations
 
-from vertexchat._sse import ServerSentEvent, SSEDecoder
+from vertexchat._sse import ServerSentEvent, SSEDecoder, SSELimitError
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+__all__ = ["SSEDecoder", "SSELimitError", "ServerSentEvent"]

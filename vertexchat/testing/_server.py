@@ -6,6 +6,7 @@ Keep-alive, concurrent connections, ``Content-Length`` bodies and chunked stream
 
 from __future__ import annotations
 
+import contextlib
 import http
 import socket
 import struct
@@ -149,6 +150,8 @@ async def _send(connection: h11.Connection, stream: SocketStream, event: h11.Eve
 async def _abort(stream: SocketStream) -> bool:
     # SO_LINGER 0 turns close() into an RST: the client sees "connection reset by peer".
     raw = stream.extra(SocketAttribute.raw_socket)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # If the client hung up first, the event loop may have closed the socket already.
+    with contextlib.suppress(OSError):
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     await stream.aclose()
     return False
