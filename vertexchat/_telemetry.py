@@ -16,9 +16,11 @@ defaults (proxy or no-op).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -255,9 +257,8 @@ def _base_attributes(request: ChatCompletionRequest, url: str) -> dict[str, Any]
     return attributes
 
 
+@functools.lru_cache(maxsize=64)  # a client has one URL: parse it once, not per call
 def _server(url: str) -> tuple[str, int]:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     default = 443 if parts.scheme == "https" else 80
     return parts.hostname or "", parts.port or default
