@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import (
+    coldstart,
     fanout,
     imports,
     nonstreaming,
@@ -31,6 +32,7 @@ WORKLOADS: dict[str, Callable[[Context], Section]] = {
     "streaming": streaming.run,
     "sse": sse_decode.run,
     "imports": imports.run,
+    "coldstart": coldstart.run,
     "fanout": fanout.run,
     "observability": observability.run,
 }
