@@ -59,7 +59,7 @@ async def test_client_usage_totals_by_model() -> None:
 
 
 async def test_a_batch_has_its_own_totals() -> None:
-    emulator = Emulator(faults=Faults(schedule=("503",)))
+    emulator = Emulator(faults=Faults(schedule=("ok", "503")))
     requests = [
         {"model": MODEL, "messages": [{"role": "user", "content": f"q{i}"}]} for i in range(4)
     ]
@@ -125,7 +125,7 @@ async def test_log_lines_per_attempt_and_retry_without_secrets(
         ("vertexchat.request", "DEBUG"),
     ]
     text = caplog.text
-    assert "-> HTTP 429 (attempt 1/" in text
+    assert "-> HTTP 429 RESOURCE_EXHAUSTED (attempt 1/" in text
     assert "-> 200 (attempt 2/" in text
     assert TOKEN not in text
     assert "private prompt" not in text

@@ -83,8 +83,10 @@ async def test_a_stream_span_has_time_to_first_chunk_and_final_usage(otel: Telem
     async with _client(emulator) as client:
         stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
         async with stream:
-            chunks = [chunk async for chunk in stream]
-            assert otel.spans() == []  # the call is not over until the stream is
+            chunks = []
+            async for chunk in stream:
+                assert otel.spans() == []  # the call is not over until the stream is
+                chunks.append(chunk)
         completion = stream.completion
     assert len(chunks) > 1
     span = otel.span()

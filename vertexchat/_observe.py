@@ -277,7 +277,9 @@ class CallRecord:
 
 
 def _outcome(error: BaseException) -> str:
-    status = getattr(error, "status_code", None)
-    if isinstance(status, int):
-        return f"HTTP {status}"
+    """``HTTP 429 RESOURCE_EXHAUSTED`` for a status error, else the exception's class name."""
+    code = getattr(error, "status_code", None)
+    if isinstance(code, int):
+        status = getattr(error, "status", None)
+        return f"HTTP {code} {status}" if isinstance(status, str) and status else f"HTTP {code}"
     return type(error).__name__
