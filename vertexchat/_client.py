@@ -45,6 +45,10 @@ class Client:
                 model="google/gemini-2.5-flash",
                 messages=[{"role": "user", "content": "Hello"}],
             )
+
+    ``event_hooks={"request": [...], "response": [...]}``: async functions called with each
+    attempt's ``httpx.Request`` before it is sent and its ``httpx.Response`` once the head
+    arrived (httpx's hooks). ``client.usage`` keeps running totals by model.
     """
 
     def __init__(
