@@ -6,6 +6,8 @@ import logging
 from collections import Counter
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -140,3 +142,19 @@ async def test_batch_milestones_are_logged(caplog: pytest.LogCaptureFixture) -> 
     assert lines[0].startswith("batch started")
     assert [line.split(":")[0] for line in lines[1:-1]] == ["batch progress"] * 2  # 1 and 10 done
     assert lines[-1].startswith("batch finished: 12 done, 12 ok, 0 failed")
+
+
+async def test_a_cancelled_call_counts_as_cancelled() -> None:
+    scope = anyio.CancelScope()
+
+    async def cancel_while_sending(request: httpx.Request) -> None:
+        scope.cancel()
+        await anyio.lowlevel.checkpoint()  # the cancellation arrives here
+
+    async with _client(Emulator(), event_hooks={"request": [cancel_while_sending]}) as client:
+        with scope:
+            await client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    flash = client.usage.by_model()[MODEL]
+    assert scope.cancelled_caught
+    assert (flash.calls, flash.succeeded, flash.requests) == (1, 0, 1)
+    assert flash.errors == {"Cancelled": 1}
