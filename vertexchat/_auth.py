@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, Union
 
 import anyio
 import anyio.to_thread
@@ -32,6 +32,7 @@ __all__ = [
     "ADC",
     "CLOUD_PLATFORM_SCOPE",
     "ApplicationDefault",
+    "AuthLike",
     "BearerToken",
     "GoogleAuth",
     "resolve_auth",
@@ -61,6 +62,11 @@ class ApplicationDefault:
 
 
 ADC: Final = ApplicationDefault()
+
+AuthLike: TypeAlias = Union[str, httpx.Auth, "Credentials", ApplicationDefault, None]
+"""What ``Client(auth=…)`` takes: ``ADC`` (the default), a static token, any ``httpx.Auth``
+(``GoogleAuth``, ``BearerToken``, ``httpx.BasicAuth``, …), google-auth ``Credentials``, or
+``None`` for no ``Authorization`` header."""
 
 
 class BearerToken(httpx.Auth):

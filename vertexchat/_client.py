@@ -8,27 +8,30 @@ its own configuration. Every request goes through the client's ``Pipeline`` (``_
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from . import __version__
-from ._auth import ADC, resolve_auth
+from ._auth import ADC, AuthLike, resolve_auth
 from ._call import Call, EventHook, Pipeline
 from ._http_client import LoopBoundHTTPClient
 from ._limiter import AdaptiveLimiter
 from ._observe import CallRecord, Observability
-from ._options import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, TimeoutLike
+from ._options import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, TimeoutLike, UseClientDefault
 from ._resources import Chat, Completions
 from ._retry import RetryPolicy
-from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url
+from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url, is_openapi_base_url
 from ._usage import UsageTotals
 
 if TYPE_CHECKING:
     from ._batch import BatchRun
+    from ._progress import BatchStats
     from ._request_models import ChatCompletionRequest
+
+    BatchItem = ChatCompletionRequest | Mapping[str, Any]
 
 __all__ = ["DEFAULT_TIMEOUT", "USE_CLIENT_DEFAULT", "Client", "Completions"]
 
@@ -60,7 +63,7 @@ class Client:
         api_version: str = "v1",
         base_url: str | httpx.URL | None = None,
         host: str | None = None,
-        auth: object = ADC,
+        auth: AuthLike = ADC,
         timeout: TimeoutLike = DEFAULT_TIMEOUT,
         deadline: float | None = None,
         max_retries: int | None = None,
@@ -78,7 +81,8 @@ class Client:
             if base_url
             else self._default_base_url(project, location, api_version, host)
         )
-        self._publisher_model = base_url is None and self.endpoint == OPENAPI_ENDPOINT
+        # The shared endpoint's model rule, also behind the emulator or a dedicated DNS name.
+        self._publisher_model = is_openapi_base_url(self.base_url)
         self._auth = resolve_auth(auth)
         self.timeout = timeout
         self.deadline = deadline
@@ -153,17 +157,52 @@ class Client:
         if closer is not None:
             await closer()
 
+    def close(self) -> None:
+        """Close without an event loop: for ``__del__``, ``atexit`` or an actor's shutdown.
+
+        Prefer ``aclose()`` (or ``async with``) inside the loop. ``close()`` awaits nothing:
+        the client is marked closed (later calls raise ``RuntimeError``), the connections it
+        owns are dropped and their sockets closed by their finalizers, and the token endpoint's
+        HTTP client is closed. A borrowed ``http_client`` stays open. Safe to call twice.
+        """
+        self._http.close()
+        closer = getattr(self._auth, "close", None)
+        if closer is not None:
+            closer()
+
     def batch(
         self,
-        requests: Any,
+        requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
         *,
         concurrency: int = 64,
-        **options: Any,
+        max_retries: int | None = None,
+        limiter: AdaptiveLimiter | None = None,
+        on_progress: Callable[[BatchStats], None] | None = None,
+        buffer: int | None = None,
+        timeout: TimeoutLike | UseClientDefault = USE_CLIENT_DEFAULT,
+        deadline: float | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> BatchRun:
-        """Run many requests concurrently; iterate the result for ``BatchResult``s as they end."""
+        """Run many requests concurrently; iterate the result for ``BatchResult``s as they end.
+
+        Each item is a dict of ``create()`` parameters (per-item ``timeout``, ``deadline``,
+        ``extra_headers`` and ``max_retries`` allowed) or a ``ChatCompletionRequest``.
+        """
         from ._batch import BatchRun
 
-        return BatchRun(self, requests, concurrency=concurrency, **options)
+        options: dict[str, Any] = {"timeout": timeout, "deadline": deadline}
+        if extra_headers is not None:
+            options["extra_headers"] = extra_headers
+        return BatchRun(
+            self,
+            requests,
+            concurrency=concurrency,
+            max_retries=max_retries,
+            limiter=limiter,
+            on_progress=on_progress,
+            buffer=buffer,
+            **options,
+        )
 
 
 def _limiter_for(
