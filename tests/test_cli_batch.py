@@ -209,6 +209,13 @@ def test_stdin_and_stdout_as_dash(tmp_path: Path) -> None:
     assert sorted(line["custom_id"] for line in out) == ids
     assert all("response" in line for line in out)
     assert not (Path.cwd() / "-").exists()
+    with emulator_server() as (_, url):
+        named = run_cli(batch("/dev/stdin", "-", url, "-q"), stdin=source.read_bytes())
+        into_pipe = run_cli(batch(source, "/dev/stdout", url))
+    assert named.returncode == 0
+    assert len(named.stdout.splitlines()) == 20
+    assert into_pipe.returncode == 2  # a pipe cannot be resumed: refused, not hung
+    assert "use -o - to write to stdout" in into_pipe.stderr.decode()
 
 
 def test_duplicate_ids_on_stdin_become_error_lines(tmp_path: Path) -> None:

@@ -28,11 +28,20 @@ async def ask(client: vertexchat.Client, text: str, model: str = "google/gemini-
 
 
 async def test_a_bare_model_name_gets_vertexs_400_on_openapi() -> None:
-    async with client_for(Emulator()) as client:  # a base_url: the client adds no prefix
-        with pytest.raises(vertexchat.BadRequestError) as caught:
-            await ask(client, "hi", model="gemini-2.5-flash")
-    assert caught.value.status_code == 400
-    assert "Malformed publisher model (`model`: 'gemini-2.5-flash')" in str(caught.value)
+    # Sent raw: vertexchat itself adds the google/ prefix on an openapi target.
+    body = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
+    async with httpx.AsyncClient(transport=Emulator().transport()) as http:
+        reply = await http.post(
+            f"{BASE_URL}/chat/completions", json=body, headers={"Authorization": "Bearer t"}
+        )
+        deployed = await http.post(
+            f"{DEPLOYED}/chat/completions", json=body, headers={"Authorization": "Bearer t"}
+        )
+    assert reply.status_code == 400
+    [error] = reply.json()  # a one-element array, as Vertex sends this one
+    assert error["error"]["status"] == "INVALID_ARGUMENT"
+    assert "Malformed publisher model (`model`: 'gemini-2.5-flash')" in error["error"]["message"]
+    assert deployed.status_code == 200  # a deployed endpoint takes any model name
 
 
 async def test_the_context_window_is_exact() -> None:
