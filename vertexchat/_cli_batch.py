@@ -35,6 +35,7 @@ from ._cli_progress import ProgressPrinter
 from ._exceptions import AuthenticationError, CredentialsError, PermissionDeniedError
 from ._jsonl import FailureWatch, InputLine, OutputIndex, UsageError, error_line, success_line
 from ._progress import BatchStats, format_duration
+from ._ray_cli import add_engine_options, run_on_ray
 
 __all__ = ["add_batch_command", "command_batch"]
 
@@ -339,6 +340,8 @@ def command_batch(args: argparse.Namespace) -> int:
         return finish(args, job, ran=False)
     if job.skip:
         say(args, f"resuming: {len(job.skip)} of {job.source.total} already done")
+    if args.engine == "ray":
+        return run_on_ray(args, job)
     return anyio.run(run_batch, args, job)
 
 
@@ -387,4 +390,5 @@ def add_batch_command(commands: Any, parents: list[argparse.ArgumentParser]) -> 
     batch.add_argument("--fsync", action="store_true", help="fsync after every result line")
     batch.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     batch.add_argument("--progress-interval", type=float, help=argparse.SUPPRESS)
+    add_engine_options(batch)
     batch.set_defaults(handler=command_batch)

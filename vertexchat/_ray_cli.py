@@ -15,13 +15,15 @@ import argparse
 import json
 import logging
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._cli_files import ResultWriter
 from ._exceptions import CredentialsError
-from ._jsonl import UsageError
+from ._jsonl import UsageError, error_line
 
 if TYPE_CHECKING:
-    from ._cli import BatchJob
+    from ._cli_batch import BatchJob
     from ._rows import ClientRecipe
 
 __all__ = ["add_engine_options", "run_on_ray"]
@@ -79,27 +81,57 @@ def recipe_from_args(args: argparse.Namespace) -> ClientRecipe:
 
 def run_on_ray(args: argparse.Namespace, job: BatchJob) -> int:
     """Run what is left of ``job`` on Ray; same summary and exit codes as the local run."""
-    from . import _cli
+    from . import _cli_batch
 
     if args.ray_actors < 1:
         raise UsageError("--ray-actors must be at least 1")
     recipe = recipe_from_args(args)
     recipe.client()  # a bad target fails here, once
+    with _cli_batch._result_file(job) as file:
+        writer = ResultWriter(file, fsync=args.fsync)
+        try:
+            _run(args, job, writer, recipe)
+        except BaseException:
+            if writer.written == 0 and job.output is not None:
+                file.close()  # credentials, a rejected token…: leave no empty output behind
+                job.output.remove_if_new_and_empty()
+            raise
+    job.stats.finish()
+    return _cli_batch.finish(args, job)
+
+
+def _run(
+    args: argparse.Namespace, job: BatchJob, writer: ResultWriter, recipe: ClientRecipe
+) -> None:
+    rows = list(_pending_rows(job, writer, args))
+    if not rows:
+        return
     ray = _start_ray(args.ray_address)
     try:
-        with job.output.open("ab") as file:
-            writer = _cli.ResultWriter(file, fsync=args.fsync)
-            rows = [
-                {"custom_id": job.pending[index], "request": json.dumps(body)}
-                for index, body in enumerate(_cli.job_requests(job, writer, args))
-            ]
-            if rows:
-                _write_results(ray, rows, recipe, args, job, writer)
+        _write_results(ray, rows, recipe, args, job, writer)
+    except KeyboardInterrupt:
+        job.interrupted = True
     finally:
         ray.shutdown()
-    job.stats.finish()
-    _cli._finish_progress(job, args)
-    return _cli.EXIT_FAILED if job.stats.failed else _cli.EXIT_OK
+
+
+def _pending_rows(
+    job: BatchJob, writer: ResultWriter, args: argparse.Namespace
+) -> Iterator[dict[str, str]]:
+    """Rows still to run (finished ids skipped); unusable lines become error lines here."""
+    from ._cli_batch import _problem
+
+    for line in job.source.lines():
+        if line.custom_id in job.skip:
+            continue
+        if line.problem is not None or line.body is None:
+            problem = line.problem or f"line {line.number}: unusable"
+            _problem(job, args, problem)
+            writer.write(error_line(line.custom_id, problem))
+            job.stats.record(ok=False, latency=None, attempts=0)
+            job.kinds["permanent"] += 1
+            continue
+        yield {"custom_id": line.custom_id, "request": json.dumps(job.body(line))}
 
 
 def _start_ray(address: str | None) -> Any:
@@ -109,9 +141,7 @@ def _start_ray(address: str | None) -> Any:
     try:
         import ray
     except ImportError:
-        raise UsageError(
-            "--engine ray needs Ray: pip install 'vertexchat[ray]'"
-        ) from None
+        raise UsageError("--engine ray needs Ray: pip install 'vertexchat[ray]'") from None
     ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
@@ -125,10 +155,11 @@ def _write_results(
     recipe: ClientRecipe,
     args: argparse.Namespace,
     job: BatchJob,
-    writer: Any,
+    writer: ResultWriter,
 ) -> None:
+    """Append each result line as its batch arrives (the driver is the only writer)."""
     from ._rows import output_line
-    from .ray import JobStoppedError, complete
+    from .ray import JobStoppedError, complete, stopping_error
 
     results = complete(
         ray.data.from_items(rows),
@@ -140,15 +171,17 @@ def _write_results(
     try:
         for batch in results.iter_batches(batch_format="pyarrow", batch_size=None):
             for row in batch.to_pylist():
-                writer.write(output_line(row))
-                _record(job, row)
+                line = output_line(row)
+                writer.write(line)
+                _record(job, row, line)
     except JobStoppedError as exc:
-        if exc.error_type == "CredentialsError":
-            raise CredentialsError(str(exc)) from None  # exit code 2 and the login hint
-        raise JobStoppedError(str(exc), exc.error_type, exc.status_code) from None
+        stop = stopping_error(exc) or exc
+        if stop.error_type == "CredentialsError":
+            raise CredentialsError(str(stop)) from None  # exit code 2 and the login hint
+        raise JobStoppedError(str(stop), stop.error_type, stop.status_code) from None
 
 
-def _record(job: BatchJob, row: dict[str, Any]) -> None:
+def _record(job: BatchJob, row: dict[str, Any], line: dict[str, Any]) -> None:
     usage = (
         row["prompt_tokens"],
         row["completion_tokens"],
@@ -157,3 +190,5 @@ def _record(job: BatchJob, row: dict[str, Any]) -> None:
     )
     ok = row["response"] is not None
     job.stats.record(ok=ok, latency=row["latency"], attempts=row["attempts"], usage=usage)
+    if not ok:
+        job.kinds[line["error"].get("kind", "permanent")] += 1

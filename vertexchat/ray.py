@@ -53,6 +53,7 @@ RESULT_SCHEMA = pa.schema(
         ("error", pa.string()),
         ("error_type", pa.string()),
         ("error_message", pa.string()),
+        ("error_kind", pa.string()),
         ("status_code", pa.int64()),
         ("attempts", pa.int64()),
         ("latency", pa.float64()),
@@ -282,10 +283,10 @@ def complete(
     return results
 
 
-def stopping_error(exc: BaseException) -> BaseException | None:
-    """The credential/401/403 error that stopped a Ray job, found inside Ray's wrappers."""
+def stopping_error(exc: BaseException) -> JobStoppedError | None:
+    """The ``JobStoppedError`` inside what Ray raised (its ``RayTaskError`` wrapper), if any."""
     for cause in _causes(exc):
-        if isinstance(cause, FATAL_ERRORS):
+        if type(cause) is JobStoppedError:
             return cause
     return None
 
