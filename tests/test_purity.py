@@ -20,6 +20,7 @@ PURE = [
     "_jsonl",
     "_logs",
     "_observe",
+    "_params",
     "_quota",
     "_request_models",
     "_response_models",
