@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -35,7 +35,6 @@ from ._cli_progress import ProgressPrinter
 from ._exceptions import AuthenticationError, CredentialsError, PermissionDeniedError
 from ._jsonl import FailureWatch, InputLine, OutputIndex, UsageError, error_line, success_line
 from ._progress import BatchStats, format_duration
-from ._ray_cli import add_engine_options, run_on_ray
 
 __all__ = ["add_batch_command", "command_batch"]
 
@@ -327,8 +326,10 @@ def _next_or_none(lines: Iterator[InputLine]) -> InputLine | None:
     return next(lines, None)
 
 
-def command_batch(args: argparse.Namespace) -> int:
-    """``vertexchat batch INPUT -o OUTPUT``."""
+def command_batch(
+    args: argparse.Namespace, run: Callable[[argparse.Namespace, BatchJob], int] | None = None
+) -> int:
+    """``vertexchat batch INPUT -o OUTPUT``; ``run`` runs the job elsewhere (another engine)."""
     if args.summary_json == STDIO and args.output == STDIO:
         raise UsageError("--summary-json - and -o - would both write to stdout; name a file")
     job = prepare_job(args)
@@ -340,8 +341,8 @@ def command_batch(args: argparse.Namespace) -> int:
         return finish(args, job, ran=False)
     if job.skip:
         say(args, f"resuming: {len(job.skip)} of {job.source.total} already done")
-    if args.engine == "ray":
-        return run_on_ray(args, job)
+    if run is not None:  # another engine (--engine ray)
+        return run(args, job)
     return anyio.run(run_batch, args, job)
 
 
@@ -390,5 +391,4 @@ def add_batch_command(commands: Any, parents: list[argparse.ArgumentParser]) -> 
     batch.add_argument("--fsync", action="store_true", help="fsync after every result line")
     batch.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     batch.add_argument("--progress-interval", type=float, help=argparse.SUPPRESS)
-    add_engine_options(batch)
     batch.set_defaults(handler=command_batch)

@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from . import _cli_batch
 from ._cli_files import ResultWriter
 from ._exceptions import CredentialsError
 from ._jsonl import UsageError, error_line
@@ -26,11 +27,11 @@ if TYPE_CHECKING:
     from ._cli_batch import BatchJob
     from ._rows import ClientRecipe
 
-__all__ = ["add_engine_options", "run_on_ray"]
+__all__ = ["add_engine_options", "command_batch", "run_on_ray"]
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
-    """``--engine`` and the Ray options of ``vertexchat batch``."""
+    """``--engine`` and the Ray options of ``vertexchat batch`` (whose handler this becomes)."""
     engine = parser.add_argument_group("engine")
     engine.add_argument(
         "--engine",
@@ -49,6 +50,14 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         help="share --concurrency between actors evenly, or lease it from one job-wide limit",
     )
     engine.add_argument("--ray-batch-size", type=int, default=512, help=argparse.SUPPRESS)
+    parser.set_defaults(handler=command_batch)
+
+
+def command_batch(args: argparse.Namespace) -> int:
+    """``vertexchat batch``, on the engine ``--engine`` names."""
+    if args.engine == "ray":
+        return _cli_batch.command_batch(args, run=run_on_ray)
+    return _cli_batch.command_batch(args)
 
 
 def recipe_from_args(args: argparse.Namespace) -> ClientRecipe:
@@ -81,8 +90,6 @@ def recipe_from_args(args: argparse.Namespace) -> ClientRecipe:
 
 def run_on_ray(args: argparse.Namespace, job: BatchJob) -> int:
     """Run what is left of ``job`` on Ray; same summary and exit codes as the local run."""
-    from . import _cli_batch
-
     if args.ray_actors < 1:
         raise UsageError("--ray-actors must be at least 1")
     recipe = recipe_from_args(args)
@@ -119,14 +126,12 @@ def _pending_rows(
     job: BatchJob, writer: ResultWriter, args: argparse.Namespace
 ) -> Iterator[dict[str, str]]:
     """Rows still to run (finished ids skipped); unusable lines become error lines here."""
-    from ._cli_batch import _problem
-
     for line in job.source.lines():
         if line.custom_id in job.skip:
             continue
         if line.problem is not None or line.body is None:
             problem = line.problem or f"line {line.number}: unusable"
-            _problem(job, args, problem)
+            _cli_batch._problem(job, args, problem)
             writer.write(error_line(line.custom_id, problem))
             job.stats.record(ok=False, latency=None, attempts=0)
             job.kinds["permanent"] += 1
