@@ -19,6 +19,7 @@ PURE = [
     "_http11",
     "_jsonl",
     "_logs",
+    "_model_ids",
     "_observe",
     "_params",
     "_quota",

@@ -22,7 +22,7 @@ from ._limiter import AdaptiveLimiter
 from ._options import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, TimeoutLike, UseClientDefault
 from ._resources import Chat, Completions
 from ._retry import RetryPolicy
-from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url
+from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url, is_openapi_base_url
 
 if TYPE_CHECKING:
     from ._batch import BatchRun
@@ -74,7 +74,8 @@ class Client:
             if base_url
             else self._default_base_url(project, location, api_version, host)
         )
-        self._publisher_model = base_url is None and self.endpoint == OPENAPI_ENDPOINT
+        # The shared endpoint's model rule, also behind the emulator or a dedicated DNS name.
+        self._publisher_model = is_openapi_base_url(self.base_url)
         self._auth = resolve_auth(auth)
         self.timeout = timeout
         self.deadline = deadline
