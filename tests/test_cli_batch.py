@@ -87,7 +87,7 @@ def test_permanent_failures_are_kept_until_retry_failed(tmp_path: Path) -> None:
         assert first.returncode == 1
         assert "3 permanent (fix them, then rerun with --retry-failed)" in first.stderr.decode()
         kinds = {cid: line.get("error", {}).get("kind") for cid, line in by_id(output).items()}
-        assert [cid for cid, kind in kinds.items() if kind == "permanent"] == [
+        assert sorted(cid for cid, kind in kinds.items() if kind == "permanent") == [
             "remote-0",
             "remote-1",
             "remote-2",
