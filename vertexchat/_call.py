@@ -38,7 +38,8 @@ from ._exceptions import (
 from ._http_client import LoopBoundHTTPClient
 from ._limiter import AdaptiveLimiter
 from ._replies import parse_completion
-from ._response_models import ChatCompletion
+from ._request_ids import request_id
+from ._response_models import ChatCompletion, attach_response_headers
 from ._retry import RetryPolicy
 from ._separate import separate_completion
 
@@ -221,7 +222,7 @@ class Call:
             self.release(exc)
             raise
         if self.observer is not None:
-            self.observer.response_received(response.status_code)
+            self.observer.response_received(response.status_code, request_id(response.headers.raw))
         return Attempt(self, response)
 
     def release(self, error: BaseException | None = None, tokens: int = 0) -> None:
@@ -279,6 +280,7 @@ class Call:
         finally:
             usage = completion.usage if completion is not None else None
             await attempt.finish(tokens=usage.total_tokens if usage is not None else 0)
+        attach_response_headers(completion, attempt.response.headers)
         if self.thought_marker:
             separate_completion(completion, self.thought_marker)
         return completion

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 from pydantic import BaseModel, ValidationError
 
 from ._exceptions import InvalidRequestError, OutputParseError
-from ._response_models import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, Choice
+from ._response_models import (
+    _HEADERS,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    Choice,
+    attach_response_headers,
+)
 from ._thoughts import split_thoughts
 
 if TYPE_CHECKING:
@@ -181,7 +188,9 @@ def parse_completion(
         }
         for choice in completion.choices
     ]
-    return ParsedChatCompletion[model].model_validate({**data, "choices": choices})  # type: ignore[valid-type]
+    parsed = ParsedChatCompletion[model].model_validate({**data, "choices": choices})  # type: ignore[valid-type]
+    attach_response_headers(parsed, completion.__dict__.get(_HEADERS))
+    return parsed
 
 
 def _parsed_message(choice: Choice, model: type[T], marker: str | None) -> dict[str, Any]:
