@@ -150,6 +150,7 @@ class Call:
         self.headers = {**pipeline.headers, **extra_headers} if extra_headers else pipeline.headers
         self.thought_marker = thought_marker
         self.attempts = 0
+        self.last_response: httpx.Response | None = None  # with_raw_response reads it
         self.observer: CallObserver | None = None
         self._ended = False
 
@@ -221,6 +222,7 @@ class Call:
         except BaseException as exc:
             self.release(exc)
             raise
+        self.last_response = response
         if self.observer is not None:
             self.observer.response_received(response.status_code, request_id(response.headers.raw))
         return Attempt(self, response)

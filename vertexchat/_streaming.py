@@ -148,6 +148,10 @@ class ChatCompletionStream:
         """Release the connection; safe to call more than once."""
         await self._end(None)
 
+    async def close(self) -> None:
+        """``aclose()``, under the OpenAI SDK's name."""
+        await self._end(None)
+
     async def _end(self, error: BaseException | None) -> None:
         if self._closed:
             return
