@@ -73,14 +73,12 @@ async def test_close_is_aclose_for_clients_and_streams() -> None:
     await stream.close()
     assert stream.response.is_closed
     closed: list[str] = []
-    auth_closer = type("Closer", (), {"aclose": lambda self: _record(closed)})()
-    client._auth = auth_closer  # type: ignore[assignment]  # aclose() closes the auth too
-    await client.close()
+    auth_closer = type("Closer", (), {"close": lambda self: closed.append("auth")})()
+    client._auth = auth_closer  # type: ignore[assignment]
+    await client.close()  # the OpenAI SDK's spelling; close() alone works without a loop
     assert closed == ["auth"]
-
-
-async def _record(closed: list[str]) -> None:
-    closed.append("auth")
+    with pytest.raises(RuntimeError):
+        await client.chat.completions.create(model="google/x", messages=MESSAGES)
 
 
 # --- raw responses ------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from ._request_models import (
 from ._response_models import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, Usage
 from ._retry import RetryPolicy
 from ._streaming import ChatCompletionStream
+from ._usage import ModelPrice, ModelUsage, UsageTotals
 
 if _typing.TYPE_CHECKING:
     from typing import TypeAlias as _TypeAlias
@@ -181,6 +182,8 @@ __all__ = [
     "InvalidRequestError",
     "LengthFinishReasonError",
     "media_part",
+    "ModelPrice",
+    "ModelUsage",
     "NOT_GIVEN",
     "NotFoundError",
     "NotGiven",
@@ -206,6 +209,7 @@ __all__ = [
     "ThinkingConfig",
     "ToolLoopError",
     "Usage",
+    "UsageTotals",
     "USE_CLIENT_DEFAULT",
     "VertexChatError",
 ]
