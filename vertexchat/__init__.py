@@ -63,7 +63,6 @@ if _typing.TYPE_CHECKING:
     from ._limiter import AdaptiveLimiter
     from ._media import INLINE_MEDIA_LIMIT, audio_part, image_part, media_part
     from ._progress import BatchStats
-    from ._stream_events import ChatCompletionStreamEvent
     from ._structured import (
         ParsedChatCompletion,
         ParsedChatCompletionMessage,
@@ -83,7 +82,6 @@ _LAZY = {
     "BatchResult": "._batch",
     "BatchRun": "._batch",
     "BatchStats": "._progress",
-    "ChatCompletionStreamEvent": "._stream_events",
     "FunctionTool": "._tools",
     "INLINE_MEDIA_LIMIT": "._media",
     "ParsedChatCompletion": "._structured",
@@ -162,7 +160,6 @@ __all__ = [
     "ChatCompletionMessage",
     "ChatCompletionRequest",
     "ChatCompletionStream",
-    "ChatCompletionStreamEvent",
     "Client",
     "Completions",
     "ConflictError",
