@@ -28,15 +28,22 @@ async def ask(client: vertexchat.Client, text: str, model: str = "google/gemini-
 
 
 async def test_a_bare_model_name_gets_vertexs_400_on_openapi() -> None:
-    # The client qualifies bare ids itself on an openapi path, so ask the emulator directly.
+    # Sent raw: vertexchat's client adds the google/ prefix itself, as other clients do not.
     body = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
-    headers = {"authorization": "Bearer t"}
     async with httpx.AsyncClient(transport=Emulator().transport()) as http:
-        response = await http.post(f"{BASE_URL}/chat/completions", json=body, headers=headers)
+        response = await http.post(
+            BASE_URL + "/chat/completions", json=body, headers={"authorization": "Bearer t"}
+        )
     assert response.status_code == 400
-    assert "Malformed publisher model (`model`: 'gemini-2.5-flash')" in response.text
-    async with client_for(Emulator()) as client:  # the client's rule: Vertex's, applied first
-        assert await ask(client, "hi", model="gemini-2.5-flash") > 0
+    error = response.json()[0]["error"]  # the one-element array Vertex sends for this 400
+    assert error["message"].startswith("Malformed publisher model (`model`: 'gemini-2.5-flash')")
+
+
+async def test_the_client_prefixes_a_bare_gemini_id_for_the_emulator() -> None:
+    emulator = Emulator()
+    async with client_for(emulator) as client:
+        await ask(client, "hi", model="gemini-2.5-flash")
+    assert emulator.requests[0].body["model"] == "google/gemini-2.5-flash"
 
 
 async def test_the_context_window_is_exact() -> None:
