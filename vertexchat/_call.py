@@ -37,7 +37,7 @@ from ._exceptions import (
 from ._http_client import LoopBoundHTTPClient
 from ._limiter import AdaptiveLimiter
 from ._replies import parse_completion
-from ._response_models import ChatCompletion
+from ._response_models import ChatCompletion, attach_response_headers
 from ._retry import RetryPolicy
 from ._separate import separate_completion
 
@@ -230,6 +230,7 @@ class Call:
             self.headers.update(extra_headers)
         self.thought_marker = thought_marker
         self.attempts = 0
+        self.last_response: httpx.Response | None = None  # with_raw_response reads it
         self.observer: CallObserver | None = None
         self._ended = False
 
@@ -301,6 +302,7 @@ class Call:
         except BaseException as exc:
             self.release(exc)
             raise
+        self.last_response = response
         if self.observer is not None:
             self.observer.response_received(response.status_code, response.headers.raw)
         return Attempt(self, response)
@@ -354,6 +356,7 @@ class Call:
         finally:
             usage = completion.usage if completion is not None else None
             await attempt.finish(tokens=usage.total_tokens if usage is not None else 0)
+        attach_response_headers(completion, attempt.response.headers)
         if self.thought_marker:
             separate_completion(completion, self.thought_marker)
         return completion
