@@ -37,6 +37,7 @@ from ._exceptions import (
     VertexChatError,
 )
 from ._limits import ResponseLimits
+from ._request import IgnoredParameterWarning
 from ._request_models import (
     AssistantMessage,
     ChatCompletionRequest,
@@ -162,6 +163,7 @@ __all__ = [
     "GoogleAuth",
     "GoogleExtensions",
     "GoogleStatus",
+    "IgnoredParameterWarning",
     "image_part",
     "INLINE_MEDIA_LIMIT",
     "InternalServerError",

@@ -87,16 +87,73 @@ class Pipeline:
         http: LoopBoundHTTPClient,
         auth: httpx.Auth | None,
     ) -> None:
-        self.url = httpx.URL(url)
-        self.headers = dict(headers)
+        self.url = httpx.URL(url)  # parsed once; httpx.Request reuses a parsed URL as is
+        self.headers = httpx.Headers(headers)  # normalised once; each request copies the list
         self.http = http
         self.auth = auth
         self.observe: ObserverFactory | None = None
 
-    async def send(self, request: httpx.Request) -> httpx.Response:
-        """Send through the client for the running event loop; the body is left unread."""
+    async def build(
+        self, headers: httpx.Headers, body: bytes, timeouts: dict[str, Any]
+    ) -> httpx.Request:
+        """The request for one attempt, on the HTTP client of the running event loop.
+
+        A borrowed ``http_client`` builds it, so its default headers, cookies and params
+        apply; for a client we own that would add nothing, so the request is made directly.
+        """
         client = await self.http.get()
-        return await client.send(request, auth=self.auth, stream=True)
+        if self.http.direct is not None:
+            request = httpx.Request("POST", self.url, headers=headers, content=body)
+        else:
+            request = client.build_request("POST", self.url, headers=headers, content=body)
+        request.extensions["timeout"] = timeouts
+        return request
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send ``build``'s request; the body is left unread.
+
+        A borrowed ``http_client`` gets the full ``AsyncClient.send`` (its hooks, its cookie
+        jar and, when this client has no ``auth``, its own auth). A client we own sends
+        straight to its pool, driving the auth flow itself.
+        """
+        http = self.http
+        client = await http.get()
+        transport = http.direct
+        if transport is None:
+            auth = httpx.USE_CLIENT_DEFAULT if self.auth is None else self.auth
+            return await client.send(request, auth=auth, stream=True)
+        if self.auth is None:
+            return await _send_direct(transport, request)
+        return await _send_with_auth(transport, request, self.auth)
+
+
+async def _send_direct(
+    transport: httpx.AsyncBaseTransport, request: httpx.Request
+) -> httpx.Response:
+    response = await transport.handle_async_request(request)
+    response.request = request
+    return response
+
+
+async def _send_with_auth(
+    transport: httpx.AsyncBaseTransport, request: httpx.Request, auth: httpx.Auth
+) -> httpx.Response:
+    """httpx's auth flow (token, then one more send after a 401 if the auth asks for it)."""
+    flow = auth.async_auth_flow(request)
+    try:
+        request = await flow.__anext__()
+        while True:
+            response = await _send_direct(transport, request)
+            try:
+                request = await flow.asend(response)
+            except StopAsyncIteration:
+                return response
+            try:
+                await response.aread()  # done with it: its connection goes back to the pool
+            finally:
+                await response.aclose()
+    finally:
+        await flow.aclose()
 
 
 class Attempt:
@@ -146,7 +203,10 @@ class Call:
         self.deadline = deadline
         self.expires_at = math.inf if deadline is None else anyio.current_time() + deadline
         self.limiter = limiter
-        self.headers = {**pipeline.headers, **extra_headers} if extra_headers else pipeline.headers
+        self.headers = pipeline.headers
+        if extra_headers:
+            self.headers = httpx.Headers(pipeline.headers)
+            self.headers.update(extra_headers)
         self.thought_marker = thought_marker
         self.attempts = 0
         self.observer: CallObserver | None = None
@@ -231,13 +291,7 @@ class Call:
             limiter.release(throttled=isinstance(error, RateLimitError), tokens=tokens)
 
     async def _send(self) -> httpx.Response:
-        request = httpx.Request(
-            "POST",
-            self.pipeline.url,
-            headers=self.headers,
-            content=self.body,
-            extensions={"timeout": self.timeouts},
-        )
+        request = await self.pipeline.build(self.headers, self.body, self.timeouts)
         bound = _head_bound(self.timeouts)
         try:
             if bound is None:

@@ -22,7 +22,7 @@ from ._limiter import AdaptiveLimiter
 from ._options import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, TimeoutLike, UseClientDefault
 from ._resources import Chat, Completions
 from ._retry import RetryPolicy
-from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url
+from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url, is_openapi_base_url
 
 if TYPE_CHECKING:
     from ._batch import BatchRun
@@ -74,7 +74,8 @@ class Client:
             if base_url
             else self._default_base_url(project, location, api_version, host)
         )
-        self._publisher_model = base_url is None and self.endpoint == OPENAPI_ENDPOINT
+        # The shared endpoint's model rule, also behind the emulator or a dedicated DNS name.
+        self._publisher_model = is_openapi_base_url(self.base_url)
         self._auth = resolve_auth(auth)
         self.timeout = timeout
         self.deadline = deadline
@@ -131,6 +132,19 @@ class Client:
         closer = getattr(self._auth, "aclose", None)
         if closer is not None:
             await closer()
+
+    def close(self) -> None:
+        """Close without an event loop: for ``__del__``, ``atexit`` or an actor's shutdown.
+
+        Prefer ``aclose()`` (or ``async with``) inside the loop. ``close()`` awaits nothing:
+        the client is marked closed (later calls raise ``RuntimeError``), the connections it
+        owns are dropped and their sockets closed by their finalizers, and the token endpoint's
+        HTTP client is closed. A borrowed ``http_client`` stays open. Safe to call twice.
+        """
+        self._http.close()
+        closer = getattr(self._auth, "close", None)
+        if closer is not None:
+            closer()
 
     def batch(
         self,
