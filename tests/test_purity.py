@@ -22,6 +22,8 @@ PURE = [
     "_model_ids",
     "_observe",
     "_params",
+    "_progress_view",
+    "_quota",
     "_request_models",
     "_response_models",
     "_request",

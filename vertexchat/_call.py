@@ -14,10 +14,9 @@ stream's first chunk, and the call's end.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
@@ -47,12 +46,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Attempt", "Call", "CallObserver", "Pipeline", "lower_layer_error", "plan_retry"]
 
-logger = logging.getLogger("vertexchat")
 _T = TypeVar("_T")
 
 
 class CallObserver(Protocol):
-    """What one call tells its observer, in order (``_observe.CallObserver`` implements it).
+    """What one call tells its observer, in order (``_observe.CallRecord`` implements it).
 
     ``attempt_started`` before each attempt; ``response_received`` when its head arrived with
     a success status; ``attempt_failed`` when it failed (``retry_in``: the wait before the next
@@ -62,7 +60,9 @@ class CallObserver(Protocol):
 
     def attempt_started(self) -> None: ...
 
-    def response_received(self, status: int, request_id: str | None = None) -> None: ...
+    def response_received(
+        self, status: int, headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> None: ...
 
     def attempt_failed(self, error: BaseException, *, retry_in: float | None = None) -> None: ...
 
@@ -72,6 +72,9 @@ class CallObserver(Protocol):
         self, completion: ChatCompletion | None = None, error: BaseException | None = None
     ) -> None: ...
 
+
+EventHook = Callable[[Any], Awaitable[object]]
+"""A user's async hook, given the ``httpx.Request`` or the ``httpx.Response``."""
 
 ObserverFactory = Callable[["ChatCompletionRequest", "Call"], "CallObserver | None"]
 """Makes the observer of one call (or None); set as ``Pipeline.observe``."""
@@ -93,6 +96,8 @@ class Pipeline:
         self.http = http
         self.auth = auth
         self.observe: ObserverFactory | None = None
+        self.request_hooks: tuple[EventHook, ...] = ()
+        self.response_hooks: tuple[EventHook, ...] = ()
 
     async def build(
         self, headers: httpx.Headers, body: bytes, timeouts: dict[str, Any]
@@ -124,7 +129,23 @@ class Pipeline:
     async def send(self, request: httpx.Request) -> httpx.Response:
         """Send ``build``'s request (on the same event loop); the body is left unread.
 
-        A borrowed ``http_client`` gets the full ``AsyncClient.send`` (its hooks, its cookie
+        The user's event hooks run here, httpx's way: request hooks before sending (auth is
+        applied after them), response hooks once the head arrived, before the body is read.
+        """
+        for hook in self.request_hooks:
+            await hook(request)
+        response = await self._transmit(request)
+        if self.response_hooks:
+            try:
+                for hook in self.response_hooks:
+                    await hook(response)
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
+
+    async def _transmit(self, request: httpx.Request) -> httpx.Response:
+        """A borrowed ``http_client`` gets the full ``AsyncClient.send`` (its hooks, its cookie
         jar and, when this client has no ``auth``, its own auth). A client we own sends
         straight to its pool, driving the auth flow itself.
         """
@@ -291,7 +312,7 @@ class Call:
             self.release(exc)
             raise
         if self.observer is not None:
-            self.observer.response_received(response.status_code)
+            self.observer.response_received(response.status_code, response.headers.raw)
         return Attempt(self, response)
 
     def release(self, error: BaseException | None = None, tokens: int = 0) -> None:
@@ -381,9 +402,9 @@ def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
     which for an identity body (what Vertex sends: we ask for no compression) only cost CPU.
     """
     encoding = response.headers.get("content-encoding")
-    if encoding is None or encoding.lower() == "identity":
-        return aiter(response.stream)  # type: ignore[arg-type]
-    return response.aiter_bytes()
+    if response.is_stream_consumed or (encoding is not None and encoding.lower() != "identity"):
+        return response.aiter_bytes()  # decoded, or what a response hook has read already
+    return aiter(response.stream)  # type: ignore[arg-type]
 
 
 async def read_body(response: httpx.Response) -> bytes:
@@ -420,18 +441,13 @@ def _head_bound(timeouts: Mapping[str, float | None]) -> float | None:
 
 
 def plan_retry(error: APIError, attempts: int, policy: RetryPolicy) -> float | None:
-    """Seconds to wait before another attempt after ``error`` (logged), or None if it is final."""
+    """Seconds to wait before another attempt after ``error``, or None if it is final.
+
+    (The call's observer logs the retry: ``vertexchat.retry``.)
+    """
     if attempts >= policy.max_attempts or not _is_retryable(error, policy):
         return None
-    delay = policy.delay(attempts, server_delay=_server_delay(error), random=random.random)
-    logger.info(
-        "vertexchat: attempt %d/%d failed (%s); retrying in %.2fs",
-        attempts,
-        policy.max_attempts,
-        _describe(error),
-        delay,
-    )
-    return delay
+    return policy.delay(attempts, server_delay=_server_delay(error), random=random.random)
 
 
 def _is_retryable(error: APIError, policy: RetryPolicy) -> bool:
@@ -443,9 +459,3 @@ def _is_retryable(error: APIError, policy: RetryPolicy) -> bool:
 
 def _server_delay(error: APIError) -> float | None:
     return error.retry_after if isinstance(error, APIStatusError) else None
-
-
-def _describe(error: APIError) -> str:
-    if isinstance(error, APIStatusError):
-        return f"HTTP {error.status_code}" + (f" {error.status}" if error.status else "")
-    return type(error).__name__
