@@ -64,6 +64,14 @@ class LoopBoundHTTPClient:
             self._client = self._new_client()
         return self._client
 
+    @property
+    def current(self) -> httpx.AsyncClient:
+        """The client ``get()`` returned last (use within the same event loop)."""
+        client = self._borrowed or self._client
+        if client is None:
+            raise RuntimeError("this vertexchat.Client has been closed")
+        return client
+
     def _new_client(self) -> httpx.AsyncClient:
         from ._transport import DEFAULT_LIMITS, PooledHTTP11Transport
 
