@@ -14,17 +14,16 @@ import math
 import re
 import sys
 import time
-import weakref
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, Union
 
 import anyio
-import anyio.lowlevel
 import anyio.to_thread
 import httpx
 
 from vertexchat._exceptions import CredentialsError
+from vertexchat._loop import PerLoop
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -33,6 +32,7 @@ __all__ = [
     "ADC",
     "CLOUD_PLATFORM_SCOPE",
     "ApplicationDefault",
+    "AuthLike",
     "BearerToken",
     "GoogleAuth",
     "resolve_auth",
@@ -47,8 +47,8 @@ _MAX_DETAIL = 300
 _SECRET_PATTERN = re.compile(r"ya29\.[\w.~+/=-]+|(?i:bearer)\s+\S+")
 # One refresh lock per GoogleAuth and event loop, so one object works under asyncio.run() after
 # asyncio.run(), or under trio after asyncio; the token itself is shared by all of them.
-_refresh_locks: anyio.lowlevel.RunVar[weakref.WeakKeyDictionary[GoogleAuth, anyio.Lock]] = (
-    anyio.lowlevel.RunVar("vertexchat_refresh_locks")
+_refresh_locks: PerLoop[GoogleAuth, anyio.Lock] = PerLoop(
+    "vertexchat_refresh_locks", lambda: anyio.Lock()
 )
 
 
@@ -62,6 +62,11 @@ class ApplicationDefault:
 
 
 ADC: Final = ApplicationDefault()
+
+AuthLike: TypeAlias = Union[str, httpx.Auth, "Credentials", ApplicationDefault, None]
+"""What ``Client(auth=…)`` takes: ``ADC`` (the default), a static token, any ``httpx.Auth``
+(``GoogleAuth``, ``BearerToken``, ``httpx.BasicAuth``, …), google-auth ``Credentials``, or
+``None`` for no ``Authorization`` header."""
 
 
 class BearerToken(httpx.Auth):
@@ -197,15 +202,7 @@ class GoogleAuth(httpx.Auth):
             await self._refresh_in_thread()
 
     def _refresh_lock(self) -> anyio.Lock:
-        try:
-            locks = _refresh_locks.get()
-        except LookupError:
-            locks = weakref.WeakKeyDictionary()
-            _refresh_locks.set(locks)
-        lock = locks.get(self)
-        if lock is None:
-            lock = locks[self] = anyio.Lock()
-        return lock
+        return _refresh_locks.get(self)
 
     async def _refresh_in_thread(self) -> None:
         _log.debug("refreshing the Google access token")

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ._auth import ADC
+from ._auth import ADC, AuthLike
 from ._client import Client
 from ._jsonl import UsageError
+from ._urls import DEFAULT_MODEL
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -27,7 +28,6 @@ __all__ = [
     "target_options",
 ]
 
-DEFAULT_MODEL = "google/gemini-2.5-flash"
 # 0: every request has a success line. 1: some requests failed (their error lines say why).
 # 2: nothing was run — bad arguments, input, output file, OS error or credentials.
 # 3: stopped early, every result so far being the same systematic error (wrong model, URL…).
@@ -64,13 +64,13 @@ async def open_client(args: argparse.Namespace, **options: Any) -> AsyncIterator
         ):
             yield client
         return
-    auth: object = None if args.no_auth else (args.token or ADC)
+    auth: AuthLike = None if args.no_auth else (args.token or ADC)
     async with _client(args, base_url=args.base_url, auth=auth, **options) as client:
         yield client
 
 
 def _client(
-    args: argparse.Namespace, *, base_url: str | None, auth: object, **options: Any
+    args: argparse.Namespace, *, base_url: str | None, auth: AuthLike, **options: Any
 ) -> Client:
     if args.timeout is not None:
         options["timeout"] = args.timeout

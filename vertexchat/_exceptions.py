@@ -36,6 +36,8 @@ from typing import Any
 
 import httpx
 
+from ._request_ids import request_id
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -47,7 +49,7 @@ __all__ = [
     "ConflictError",
     "CredentialsError",
     "DEFAULT_MAX_MESSAGE_CHARS",
-    "GoogleError",
+    "GoogleStatus",
     "InternalServerError",
     "InvalidRequestError",
     "NotFoundError",
@@ -74,10 +76,21 @@ class VertexChatError(Exception):
 
 
 class APIError(VertexChatError):
-    """Something went wrong talking to the server."""
+    """Something went wrong talking to the server.
+
+    The OpenAI SDK's attributes are here for code that reads them: ``message``, ``request``,
+    ``body`` (Google's error object), ``code`` and ``type`` (Google's canonical ``status``, e.g.
+    ``RESOURCE_EXHAUSTED``), ``param`` (the first ``fieldViolations`` field) and ``request_id``
+    (from the response headers, see ``_request_ids``); each is None when there is nothing to say.
+    """
 
     request: httpx.Request | None
     attempts: int
+    body: object | None = None
+    code: str | None = None
+    type: str | None = None
+    param: str | None = None
+    request_id: str | None = None
 
     def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
         super().__init__(message)
@@ -85,14 +98,26 @@ class APIError(VertexChatError):
         self.request = request
         self.attempts = 1
 
+    def _describe_google_error(self, error: GoogleError | None, response: Any) -> None:
+        """Fill the SDK-style attributes from Google's error object and the response headers."""
+        if error is not None:
+            self.code = self.type = error.status
+            self.param = _first_field_violation(error.details)
+        if response is not None:
+            self.request_id = request_id(response.headers.raw)
+
     def __str__(self) -> str:
         if self.attempts > 1:
             return f"{self.message} (after {self.attempts} attempts)"
         return self.message
 
 
-class GoogleError:
-    """The parsed body of a Google API error: ``{"error": {code, message, status, details}}``."""
+class GoogleStatus:
+    """A Google error body's ``error`` object: a ``google.rpc.Status`` (not an exception).
+
+    ``{"error": {code, message, status, details}}``; an ``APIStatusError`` carries it as
+    ``error.error``.
+    """
 
     __slots__ = ("code", "details", "message", "status")
 
@@ -110,7 +135,9 @@ class GoogleError:
         self.details = details
 
     def __repr__(self) -> str:
-        return f"GoogleError(code={self.code!r}, status={self.status!r}, message={self.message!r})"
+        return (
+            f"GoogleStatus(code={self.code!r}, status={self.status!r}, message={self.message!r})"
+        )
 
     def detail(self, type_suffix: str) -> dict[str, Any] | None:
         """The first detail whose ``@type`` ends with ``type_suffix`` (e.g. ``"RetryInfo"``)."""
@@ -141,6 +168,11 @@ class GoogleError:
                 return None
             return _seconds(seconds + nanos / 1e9)
         return None
+
+
+# The name this class had before 0.2, when it was listed among the exceptions it is not;
+# ``vertexchat.GoogleError`` still resolves (with a DeprecationWarning).
+GoogleError = GoogleStatus
 
 
 def _number(value: object) -> float | None:
@@ -181,7 +213,7 @@ def clip_text(text: str, limit: int) -> str:
 
 def parse_google_error(
     body: Any, *, max_message: int = DEFAULT_MAX_MESSAGE_CHARS
-) -> GoogleError | None:
+) -> GoogleStatus | None:
     """Read Google's error model from a decoded JSON body, as an object or a one-item array.
 
     Only values of the documented types are kept (a ``message`` that is not a string reads as
@@ -198,7 +230,7 @@ def parse_google_error(
     message = error.get("message")
     status = error.get("status")
     details = error.get("details")
-    return GoogleError(
+    return GoogleStatus(
         code=code if isinstance(code, int) and not isinstance(code, bool) else None,
         message=clip_text(message, max_message) if isinstance(message, str) else "",
         status=clip_text(status, 100) if isinstance(status, str) else None,
@@ -214,16 +246,17 @@ class APIStatusError(APIError):
         message: str,
         *,
         response: httpx.Response,
-        error: GoogleError | None = None,
+        error: GoogleStatus | None = None,
         body: Any = None,
     ) -> None:
         super().__init__(message, request=response.request)
         self.response = response
         self.status_code = response.status_code
-        self.body = body
+        self.body = _error_object(body)
         self.error = error
         self.status = error.status if error else None
         self.details = error.details if error else []
+        self._describe_google_error(error, response)
 
     @property
     def retry_after(self) -> float | None:
@@ -282,12 +315,14 @@ class StreamError(APIError):
         message: str,
         *,
         request: httpx.Request | None = None,
-        error: GoogleError | None = None,
+        error: GoogleStatus | None = None,
+        response: httpx.Response | None = None,
     ) -> None:
         super().__init__(message, request=request)
+        self.response = response
         self.error = error
         self.status = error.status if error else None
-        self.code = error.code if error else None
+        self._describe_google_error(error, response)
 
 
 class ResponseValidationError(APIError):
@@ -348,6 +383,23 @@ def status_error_from_response(
         message = f"HTTP {response.status_code} {reason}" + (f": {text}" if text else "")
     cls = status_error_class(response.status_code)
     return cls(message, response=response, error=error, body=body)
+
+
+def _error_object(body: Any) -> Any:
+    """Google's error object out of ``{"error": {…}}`` or ``[{"error": {…}}]``; else ``body``."""
+    first = body[0] if isinstance(body, list) and len(body) == 1 else body
+    inner = first.get("error") if isinstance(first, Mapping) else None
+    return inner if isinstance(inner, Mapping) else body
+
+
+def _first_field_violation(details: list[dict[str, Any]]) -> str | None:
+    for detail in details:
+        violations = detail.get("fieldViolations")
+        if isinstance(violations, list) and violations and isinstance(violations[0], Mapping):
+            field = violations[0].get("field")
+            if isinstance(field, str):
+                return field
+    return None
 
 
 def _parse_retry_after(value: str | None) -> float | None:

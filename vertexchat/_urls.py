@@ -7,11 +7,22 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["API_VERSIONS", "OPENAPI_ENDPOINT", "build_base_url", "chat_completions_url"]
+__all__ = [
+    "API_VERSIONS",
+    "DEFAULT_MODEL",
+    "OPENAPI_ENDPOINT",
+    "build_base_url",
+    "chat_completions_url",
+    "is_openapi_base_url",
+]
 
 API_VERSIONS = ("v1", "v1beta1")
+DEFAULT_MODEL = "google/gemini-2.5-flash"
+"""The model the command line and ``vertexchat doctor`` use when none is given."""
+
 OPENAPI_ENDPOINT = "openapi"
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_OPENAPI_PATH = re.compile(r"/v1(?:beta1)?/projects/[^/]+/locations/[^/]+/endpoints/openapi/?\Z")
 
 
 def _check_segment(name: str, value: str) -> str:
@@ -50,3 +61,14 @@ def build_base_url(
 def chat_completions_url(base_url: str) -> str:
     """The chat completions URL under a base URL (a trailing slash is tolerated)."""
     return base_url.rstrip("/") + "/chat/completions"
+
+
+def is_openapi_base_url(base_url: str) -> bool:
+    """Whether a base URL is Vertex's shared ``openapi`` path, on any host.
+
+    The emulator, a dedicated DNS name or a proxy that keeps Vertex's path then get the same
+    model rule as ``aiplatform.googleapis.com`` (``shared/vertex-api.md`` §1.2).
+    """
+    path = base_url.split("://", 1)[-1]
+    path = path[path.find("/") :] if "/" in path else ""
+    return _OPENAPI_PATH.search(path.split("?", 1)[0]) is not None
