@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ._batch import BatchRun
     from ._progress import BatchStats
     from ._request_models import ChatCompletionRequest
+    from ._tls import CertTypes, VerifyTypes
 
     BatchItem = ChatCompletionRequest | Mapping[str, Any]
 
@@ -67,6 +68,8 @@ class Client:
         max_concurrency: int | None = None,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
     ) -> None:
         self.endpoint = endpoint or OPENAPI_ENDPOINT
         self.base_url = (
@@ -87,7 +90,7 @@ class Client:
             "user-agent": f"vertexchat/{__version__}",
             **(headers or {}),
         }
-        self._http = LoopBoundHTTPClient(http_client, timeout=timeout)
+        self._http = LoopBoundHTTPClient(http_client, timeout=timeout, verify=verify, cert=cert)
         self._pipeline = Pipeline(
             chat_completions_url(self.base_url), self._headers, self._http, self._auth
         )
