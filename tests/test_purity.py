@@ -22,6 +22,7 @@ PURE = [
     "_model_ids",
     "_observe",
     "_params",
+    "_progress_view",
     "_request_models",
     "_response_models",
     "_request",

@@ -49,6 +49,7 @@ from ._request_models import (
 from ._response_models import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, Usage
 from ._retry import RetryPolicy
 from ._streaming import ChatCompletionStream
+from ._usage import ModelPrice, ModelUsage, UsageTotals
 
 if _typing.TYPE_CHECKING:
     from typing import TypeAlias as _TypeAlias
@@ -169,6 +170,8 @@ __all__ = [
     "InternalServerError",
     "InvalidRequestError",
     "media_part",
+    "ModelPrice",
+    "ModelUsage",
     "NotFoundError",
     "OutputParseError",
     "parse_arguments",
@@ -188,6 +191,7 @@ __all__ = [
     "ThinkingConfig",
     "ToolLoopError",
     "Usage",
+    "UsageTotals",
     "USE_CLIENT_DEFAULT",
     "VertexChatError",
 ]

@@ -61,6 +61,7 @@ from ._response_models import (
     ToolCallOut,
     Usage,
 )
+from ._usage import ModelPrice, ModelUsage
 
 if _typing.TYPE_CHECKING:
     from ._structured import ParsedChatCompletion, ParsedChatCompletionMessage, ParsedChoice
@@ -119,6 +120,8 @@ __all__ = [
     "Message",
     "MessageAudio",
     "MessageParam",
+    "ModelPrice",
+    "ModelUsage",
     "NamedToolChoice",
     "ParsedChatCompletion",
     "ParsedChatCompletionMessage",
