@@ -23,6 +23,7 @@ PURE = [
     "_observe",
     "_params",
     "_progress_view",
+    "_quota",
     "_request_models",
     "_response_models",
     "_request",
