@@ -338,13 +338,32 @@ class Call:
                         request=request,
                     )
         except Exception as exc:
+            self._count_resends(request)
             mapped = lower_layer_error(exc, request, "sending the request")
             if mapped is None:
                 raise
             raise mapped from exc
+        self._count_resends(request)
         if response.status_code >= 400:
             raise await _status_error(response)
         return response
+
+    def _count_resends(self, request: httpx.Request) -> None:
+        """Count the pool's own resends as attempts: each one went on the wire.
+
+        ``PooledHTTP11Transport`` resends only what the server cannot have started on (see
+        ``_connection``), at once; the log shows it as a failed attempt retried after 0 s.
+        """
+        for _ in range(request.extensions.get(RESENDS_EXTENSION, 0)):
+            error = APIConnectionError(
+                "the pooled connection failed before the server could read the request; "
+                "resent on a new connection",
+                request=request,
+            )
+            self.failed(error, 0.0)
+            self.attempts += 1
+            if self.observer is not None:
+                self.observer.attempt_started()
 
     # --- plain (non-streaming) calls ----------------------------------------------------------
 
@@ -371,6 +390,10 @@ class Call:
             separate_completion(completion, self.thought_marker)
         return completion
 
+
+RESENDS_EXTENSION = "vertexchat.resends"
+"""``_transport.RESENDS_EXTENSION``, spelled here so that importing this module does not load
+the transport (a test checks the two agree)."""
 
 _E = TypeVar("_E", bound=APIError)
 
