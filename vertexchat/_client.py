@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ._batch import BatchRun
     from ._progress import BatchStats
     from ._request_models import ChatCompletionRequest
+    from ._tls import CertTypes, VerifyTypes
 
     BatchItem = ChatCompletionRequest | Mapping[str, Any]
 
@@ -75,6 +76,8 @@ class Client:
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         event_hooks: Mapping[str, Sequence[EventHook]] | None = None,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
     ) -> None:
         self.endpoint = endpoint or OPENAPI_ENDPOINT
         self.base_url = (
@@ -97,7 +100,7 @@ class Client:
             "user-agent": f"vertexchat/{__version__}",
             **(headers or {}),
         }
-        self._http = LoopBoundHTTPClient(http_client, timeout=timeout)
+        self._http = LoopBoundHTTPClient(http_client, timeout=timeout, verify=verify, cert=cert)
         url = chat_completions_url(self.base_url)
         self._pipeline = Pipeline(url, self._headers, self._http, self._auth)
         self._observability = Observability(event_hooks=event_hooks)
