@@ -17,7 +17,8 @@ import pytest
 import vertexchat
 from vertexchat import ChatCompletion
 from vertexchat._cli import DEFAULT_MODEL, main
-from vertexchat._jsonl import parse_input_line, read_input
+from vertexchat._cli_files import BatchInput
+from vertexchat._jsonl import parse_input_line
 from vertexchat.testing import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,7 +139,7 @@ def test_missing_credentials_give_one_line_and_exit_2(
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_input(source, 5)
     assert main(["batch", str(source), "-o", str(output), "--project", "p", "-q"]) == 2
-    assert output.read_text() == ""  # nothing recorded as done: a rerun with credentials works
+    assert not output.exists()  # nothing created: a rerun with credentials starts afresh
     assert main(["chat", "hi", "--project", "p"]) == 2
     err = capsys.readouterr().err
     assert "gcloud auth application-default login" in err
@@ -173,7 +174,7 @@ def test_chat_with_an_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 async def test_example_prompts_all_succeed() -> None:
-    lines = list(read_input(ROOT / "examples" / "prompts.jsonl"))
+    lines = list(BatchInput.open(str(ROOT / "examples" / "prompts.jsonl")).lines())
     assert len(lines) >= 300
     requests = [{"model": DEFAULT_MODEL, **line.body} for line in lines if line.body]
     assert len(requests) == len(lines)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from vertexchat._http11 import (
     BodyFraming,
@@ -186,3 +188,61 @@ def test_chunked_decoder_byte_at_a_time_and_bare_lf() -> None:
 def test_chunked_decoder_rejects_malformed(data: bytes) -> None:
     with pytest.raises(ProtocolError):
         ChunkedDecoder().feed(data)
+
+
+# -- header fields that must be refused (issue 12, fault 3) and what must still be accepted --
+
+TOKEN = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (b"X-A: a\x00b", "value"),
+        (b"X-A: a\rb", "value"),
+        (b"X-A: a\x7fb", "value"),
+        (b"X A: b", "name"),
+        (b"X\tA: b", "name"),
+        (b"X-A\x00: b", "name"),
+        (b"X-A : b", "name"),
+        (b"no colon", "malformed"),
+        (b": no name", "malformed"),
+    ],
+)
+def test_invalid_field_lines_are_refused(line: bytes, problem: str) -> None:
+    with pytest.raises(ProtocolError, match=problem):
+        parse_response_head(b"HTTP/1.1 200 OK\r\n" + line)
+
+
+def test_two_transfer_encoding_lines_are_refused() -> None:
+    head = parse_response_head(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked"
+    )
+    with pytest.raises(ProtocolError, match="more than one Transfer-Encoding"):
+        response_framing(b"GET", head)
+
+
+def test_values_keep_tabs_spaces_and_obs_text() -> None:
+    head = parse_response_head(b"HTTP/1.1 200 OK\r\nX-A: \t a\tb \xe9\xff \t\r\nX-B:")
+    assert head.headers == [(b"X-A", b"a\tb \xe9\xff"), (b"X-B", b"")]
+
+
+@given(
+    name=st.binary(min_size=1, max_size=12),
+    value=st.binary(max_size=24),
+)
+def test_any_field_line_is_parsed_exactly_or_refused(name: bytes, value: bytes) -> None:
+    """Hypothesis: a field line is either a token name with a clean value, or ProtocolError."""
+    line = name + b": " + value
+    valid_name = all(byte in TOKEN for byte in name)
+    valid_value = all(byte == 9 or 32 <= byte <= 126 or byte >= 128 for byte in value)
+    # A line break or a CRLF's CR ends the line (find_head_end's job); a colon ends the name.
+    assume(b"\n" not in line and not line.endswith(b"\r") and b":" not in name)
+    try:
+        head = parse_response_head(b"HTTP/1.1 200 OK\r\n" + line)
+    except ProtocolError:
+        assert not (valid_name and valid_value)
+        return
+    assert valid_name
+    assert valid_value
+    assert head.headers == [(name, value.strip(b" \t"))]

@@ -14,6 +14,7 @@ import pytest
 PACKAGE = Path(__file__).parent.parent / "vertexchat"
 PURE = [
     "_accumulate",
+    "_diagnosis",
     "_genai_content",
     "_http11",
     "_jsonl",
@@ -30,6 +31,7 @@ PURE = [
     "_thoughts",
     "_urls",
     "_usage",
+    "_wire_facts",
     "sse",
     "testing/_errors",
     "testing/_faults",
@@ -38,6 +40,7 @@ PURE = [
     "testing/_script",
     "testing/_text",
     "testing/_validate",
+    "testing/_variants",
     "testing/_wire",
 ]
 IMPURE_TOP_LEVEL = {"httpx", "httpcore", "anyio", "h11", "trio", "asyncio", "socket", "ssl"}

@@ -30,6 +30,11 @@ MAX_HEAD_SIZE = 64 * 1024
 _MAX_CHUNK_LINE = 4096
 # Size, optional whitespace and extensions (ignored), optional CR before the LF.
 _CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?")
+# field-line = field-name ":" OWS field-value OWS (RFC 9112 section 5): the name is a token
+# (RFC 9110 section 5.1), the value visible characters, spaces and tabs; no NUL, CR or other
+# control character (RFC 9110 section 5.5 lets a recipient reject those, and we do).
+_FIELD_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([\t\x20-\x7e\x80-\xff]*)")
+_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 
 
 class ProtocolError(Exception):
@@ -115,19 +120,29 @@ def _parse_status_line(line: bytes) -> tuple[bytes, int, bytes]:
 def _parse_fields(lines: Sequence[bytes]) -> Headers:
     headers: Headers = []
     for raw in lines:
-        line = raw.rstrip(b"\r")
+        line = raw[:-1] if raw[-1:] == b"\r" else raw
         if line[:1] in (b" ", b"\t"):
             # obs-fold: a user agent replaces it with a space (RFC 9112 section 5.2).
-            if not headers:
-                raise ProtocolError("header continuation line before any header")
+            if not headers or _FIELD_VALUE.fullmatch(line) is None:
+                raise ProtocolError(f"malformed header continuation line {line[:100]!r}")
             name, value = headers[-1]
             headers[-1] = (name, value + b" " + line.strip(b" \t"))
             continue
-        name, sep, value = line.partition(b":")
-        if not sep or not name or name[-1:] in (b" ", b"\t"):
-            raise ProtocolError(f"malformed header line {line[:100]!r}")
-        headers.append((name, value.strip(b" \t")))
+        match = _FIELD_LINE.fullmatch(line)
+        if match is None:
+            raise ProtocolError(_field_problem(line))
+        headers.append((match[1], match[2].strip(b" \t")))
     return headers
+
+
+def _field_problem(line: bytes) -> str:
+    """Say what is wrong with a header line the parser refused."""
+    name, sep, _ = line.partition(b":")
+    if not sep or not name:
+        return f"malformed header line {line[:100]!r}"
+    if _FIELD_LINE.fullmatch(name + b":") is None:
+        return f"invalid character in header name {name[:100]!r}"
+    return f"invalid character (NUL, CR or control) in the value of header {name[:100]!r}"
 
 
 def response_framing(request_method: bytes, head: ResponseHead) -> tuple[BodyFraming, int, bool]:
@@ -140,6 +155,9 @@ def response_framing(request_method: bytes, head: ResponseHead) -> tuple[BodyFra
         if lower == b"content-length":
             lengths += (v.strip() for v in value.split(b","))
         elif lower == b"transfer-encoding":
+            if transfer_encoding is not None:
+                # Only the last would be read: gzip bytes would come back as the body.
+                raise ProtocolError("more than one Transfer-Encoding header line")
             transfer_encoding = value.strip().lower()
         elif lower == b"connection" and b"close" in _tokens(value):
             keep_alive = False

@@ -1,34 +1,74 @@
 """Pure: the JSONL formats of ``vertexchat batch`` (input lines, result lines, resuming).
 
 Input: ``{"custom_id": …, "body": {create() parameters}}`` (OpenAI batch files' ``method`` and
-``url`` keys are accepted and ignored) or a bare request with ``messages``. Output:
-``{"custom_id": …, "response": {ChatCompletion}}`` or ``{"custom_id": …, "error": {…}}``.
+``url`` keys are accepted and ignored) or a bare request with ``messages``. Output, one line
+per ``custom_id``::
+
+    {"custom_id": "q1", "response": {…chat.completion…}}
+    {"custom_id": "q2", "error": {"type": "RateLimitError", "message": "…", "status_code": 429,
+                                  "kind": "transient"}}
+
+``kind`` says what a rerun does with the line: ``transient`` errors (429, 5xx, 408, timeouts,
+connection errors, cut streams) are redone by default, ``permanent`` ones (other 4xx, invalid
+requests, unusable input lines) only with ``--retry-failed``. Lines written before ``kind``
+existed are classified from their ``type`` and ``status_code``.
+
+Everything here works on bytes, strings and dicts (no files), so other engines (the Ray
+integration) write rows shaped exactly like the CLI's lines and read them back the same way.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from ._exceptions import APIStatusError
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidRequestError,
+    ResponseValidationError,
+    StreamError,
+)
 from ._response_models import ChatCompletion
 
 __all__ = [
+    "FailureWatch",
     "InputLine",
+    "Outcome",
+    "OutputIndex",
     "UsageError",
+    "classify_error",
+    "decode_input_line",
+    "encode_line",
     "error_line",
-    "finished_ids",
+    "fix_hint",
+    "outcome_of",
     "parse_input_line",
-    "read_input",
+    "parse_output_line",
     "success_line",
+    "systematic_signature",
 ]
+
+Outcome = Literal["ok", "transient", "permanent"]
+TRANSIENT_STATUS = frozenset({408, 409, 429, 499})
+_TRANSIENT_TYPES = frozenset(
+    {
+        "APIConnectionError",
+        "APITimeoutError",
+        "StreamError",
+        "RateLimitError",
+        "InternalServerError",
+        "CancelledByServerError",
+        "ConflictError",
+    }
+)
 
 
 class UsageError(Exception):
-    """A problem with the command line or the input file: one line, exit code 2."""
+    """A problem with the command line, the input or the output file: one line, exit code 2."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +79,25 @@ class InputLine:
     custom_id: str
     body: dict[str, Any] | None
     problem: str | None = None
+
+
+def decode_input_line(raw: bytes, number: int) -> InputLine | None:
+    """Read one raw line (``number`` counts from 1); None for a blank line.
+
+    A UTF-8 byte order mark is tolerated; any other byte that is not UTF-8 makes the line
+    unusable, naming the first bad byte.
+    """
+    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 1].hex()
+        problem = f"line {number}: not UTF-8 text (byte 0x{bad} at column {exc.start + 1})"
+        return InputLine(number, f"line-{number}", None, problem)
+    if not text.strip():
+        return None
+    return parse_input_line(text, number)
 
 
 def parse_input_line(text: str, number: int) -> InputLine:
@@ -68,14 +127,6 @@ def parse_input_line(text: str, number: int) -> InputLine:
     return InputLine(number, custom_id, body)
 
 
-def read_input(path: Path) -> Iterator[InputLine]:
-    """Parse the input file lazily, skipping blank lines."""
-    with path.open(encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            if text.strip():
-                yield parse_input_line(text, number)
-
-
 def success_line(custom_id: str, response: ChatCompletion) -> dict[str, Any]:
     """The output line of a request that got a response; split-off thoughts are kept."""
     body = response.model_dump(mode="json", exclude_unset=True)
@@ -87,37 +138,185 @@ def success_line(custom_id: str, response: ChatCompletion) -> dict[str, Any]:
 
 
 def error_line(custom_id: str, error: BaseException | str) -> dict[str, Any]:
-    """The output line of a request that failed (or an input line that was unusable)."""
+    """The output line of a request that failed (a string: an unusable input line)."""
     if isinstance(error, str):
         kind, message, status = "InvalidRequestError", error, None
     else:
         kind, message = type(error).__name__, str(error)
         status = error.status_code if isinstance(error, APIStatusError) else None
-    return {
-        "custom_id": custom_id,
-        "error": {"type": kind, "message": message, "status_code": status},
-    }
+    record = {"type": kind, "message": message, "status_code": status}
+    record["kind"] = classify_error(error) if not isinstance(error, str) else "permanent"
+    return {"custom_id": custom_id, "error": record}
 
 
-def finished_ids(path: Path) -> tuple[set[str], bool]:
-    """``custom_id``s already in the output; cuts a partial last line off (True if it did)."""
-    if not path.exists():
-        return set(), False
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    repaired = end < len(data)
-    if repaired:
-        with path.open("r+b") as output:
-            output.truncate(end)
-    done: set[str] = set()
-    for raw in data[:end].splitlines():
-        try:
-            record = json.loads(raw)
-        except ValueError:
-            continue  # not ours; the line stays, its request will run again
-        if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
-            done.add(record["custom_id"])
-    return done, repaired
+def classify_error(error: BaseException) -> Outcome:
+    """``transient`` if the same request may well succeed later, else ``permanent``."""
+    if isinstance(error, APIStatusError):
+        code = error.status_code
+        return "transient" if code in TRANSIENT_STATUS or code >= 500 else "permanent"
+    if isinstance(error, (APIConnectionError, StreamError)):  # timeouts are connection errors
+        return "transient"
+    if isinstance(error, InvalidRequestError):
+        return "permanent"
+    return "permanent"
 
 
-# --- batch --------------------------------------------------------------------------------------
+def outcome_of(record: Any) -> Outcome | None:
+    """What an output record says about its request; None if it is not a result line."""
+    if not isinstance(record, dict) or not isinstance(record.get("custom_id"), str):
+        return None
+    if "response" in record and "error" not in record:
+        return "ok"
+    error = record.get("error")
+    if not isinstance(error, dict):
+        return None
+    kind = error.get("kind")
+    if kind in ("transient", "permanent"):
+        return kind  # type: ignore[no-any-return]
+    status = error.get("status_code")
+    if isinstance(status, int) and (status in TRANSIENT_STATUS or status >= 500):
+        return "transient"
+    return "transient" if error.get("type") in _TRANSIENT_TYPES else "permanent"
+
+
+def parse_output_line(raw: bytes) -> tuple[str, Outcome] | None:
+    """``(custom_id, outcome)`` of one output line; None for a line that is not ours."""
+    try:
+        record = json.loads(raw)
+    except ValueError:  # UnicodeDecodeError included
+        return None
+    outcome = outcome_of(record)
+    return None if outcome is None else (record["custom_id"], outcome)
+
+
+def encode_line(record: dict[str, Any]) -> bytes:
+    """One output line, newline included (UTF-8, non-ASCII kept as is)."""
+    return json.dumps(record, ensure_ascii=False).encode() + b"\n"
+
+
+@dataclass
+class OutputIndex:
+    """What an existing output file holds: the last line and outcome of each ``custom_id``.
+
+    Feed it the file's complete lines in order; memory grows with the number of ids, not with
+    the file's size.
+    """
+
+    last: dict[str, tuple[int, Outcome]] = field(default_factory=dict)
+    lines: int = 0
+    duplicates: int = 0
+    foreign: int = 0
+
+    def feed(self, raw: bytes) -> None:
+        """Account for the next line of the file."""
+        parsed = parse_output_line(raw)
+        if parsed is None:
+            self.foreign += 1
+        else:
+            custom_id, outcome = parsed
+            self.duplicates += custom_id in self.last
+            self.last[custom_id] = (self.lines, outcome)
+        self.lines += 1
+
+    @classmethod
+    def of(cls, lines: Iterable[bytes]) -> OutputIndex:
+        """The index of a whole sequence of lines."""
+        index = cls()
+        for raw in lines:
+            index.feed(raw)
+        return index
+
+    def finished(self, *, retry_failed: bool) -> set[str]:
+        """Ids a rerun skips: successes, and permanent failures unless ``retry_failed``."""
+        keep: tuple[Outcome, ...] = ("ok",) if retry_failed else ("ok", "permanent")
+        return {cid for cid, (_, outcome) in self.last.items() if outcome in keep}
+
+    def counts(self) -> dict[Outcome, int]:
+        """How many ids ended in each outcome."""
+        totals: dict[Outcome, int] = {"ok": 0, "transient": 0, "permanent": 0}
+        for _, outcome in self.last.values():
+            totals[outcome] += 1
+        return totals
+
+    def keeps(self, number: int, raw: bytes, redo: set[str]) -> bool:
+        """Whether compaction keeps line ``number``: the last line of an id not being redone.
+
+        Lines that are not results (foreign) are kept.
+        """
+        parsed = parse_output_line(raw)
+        if parsed is None:
+            return True
+        custom_id = parsed[0]
+        return custom_id not in redo and self.last.get(custom_id, (-1,))[0] == number
+
+
+def systematic_signature(error: BaseException | None) -> tuple[str, int | None] | None:
+    """``(type, status)`` of an error that every request of a run would likely share.
+
+    A 404 (wrong model or URL), a 400 about the model itself, a body that is not Vertex's
+    (wrong server) and connection failures after retries (no network, wrong host) qualify;
+    other 400s are about one request's content and never do.
+    """
+    if error is None or isinstance(error, APITimeoutError):
+        return None
+    status = error.status_code if isinstance(error, APIStatusError) else None
+    kind = type(error).__name__
+    if status == 404 or isinstance(error, (ResponseValidationError, APIConnectionError)):
+        return kind, status
+    if status == 400 and "model" in str(error).lower():
+        return kind, status
+    return None
+
+
+@dataclass
+class FailureWatch:
+    """Decides when a run should stop: every recent result the same systematic error.
+
+    Before any success, ``first`` such results in a row stop the run; after one, it takes
+    ``window`` in a row (the model was removed, the network went away mid-run).
+    """
+
+    first: int = 8
+    window: int = 50
+    seen: int = 0
+    streak: int = 0
+    succeeded: bool = False
+    signature: tuple[str, int | None] | None = None
+    example: str = ""
+
+    def observe(self, error: BaseException | None) -> str | None:
+        """Count one result; return why to stop, or None to go on."""
+        self.seen += 1
+        signature = systematic_signature(error)
+        if error is None:
+            self.succeeded = True
+        if signature is None or signature != self.signature:
+            self.streak = 0
+        self.signature = signature
+        if signature is None:
+            return None
+        self.streak += 1
+        self.example = str(error)
+        limit = self.window if self.succeeded else self.first
+        if self.streak < limit:
+            return None
+        kind, status = signature
+        where = "the first" if not self.succeeded else "the last"
+        code = f" {status}" if status else ""
+        return (
+            f"{where} {self.streak} requests all failed with {kind}{code}: {self.example[:300]} "
+            f"-- {fix_hint(signature, self.example)}"
+        )
+
+
+def fix_hint(signature: tuple[str, int | None], message: str) -> str:
+    """Which flag most likely fixes a systematic error."""
+    kind, status = signature
+    lowered = message.lower()
+    if "model" in lowered:
+        return "check --model / --default-model (e.g. google/gemini-2.5-flash)"
+    if status == 404:
+        return "check --base-url (it ends in /endpoints/openapi) or --project/--location"
+    if kind == "ResponseValidationError":
+        return "the server is not a Vertex AI endpoint: check --base-url"
+    return "check the network, --base-url and proxy settings (HTTPS_PROXY), then rerun"

@@ -10,6 +10,7 @@ own finalizer, not awaited on a loop that no longer runs). A borrowed client is 
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from typing import Any
@@ -18,6 +19,8 @@ import anyio.lowlevel
 import httpx
 
 __all__ = ["LoopBoundHTTPClient"]
+
+logger = logging.getLogger("vertexchat")
 
 
 _PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
@@ -37,6 +40,11 @@ class LoopBoundHTTPClient:
         self._client: httpx.AsyncClient | None = None
         self._loop: object = None
         self._closed = False
+        if borrowed is None and _proxy_configured():
+            logger.info(
+                "vertexchat: a proxy is configured (HTTPS_PROXY/HTTP_PROXY/ALL_PROXY), so this "
+                "client sends through httpx's default transport, not PooledHTTP11Transport"
+            )
 
     async def get(self) -> httpx.AsyncClient:
         """The client to send through on the running loop."""

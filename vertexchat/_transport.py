@@ -3,20 +3,19 @@
 httpx's default pool (httpcore) scans every pooled connection on each request, so its CPU cost
 per request grows with concurrency. :class:`PooledHTTP11Transport` keeps a LIFO stack of idle
 connections per origin and a counter of in-flight requests, so checkout and return are O(1).
-It speaks only plain HTTP/1.1 over TCP or TLS: no proxies, no HTTP/2, no upgrades.
+It speaks only plain HTTP/1.1 over TCP or TLS: no proxies, no HTTP/2, no upgrades. One
+connection's exchange lives in :mod:`vertexchat._connection`; this module is the pool.
 
 Stale connections: a server may close an idle keep-alive connection at any moment. Before
-reuse the socket is polled (readable means closed or garbage, so it is dropped). If a request
-on a *reused* connection still fails before a single response byte arrives, and its body is
-bytes we can send again, it is resent once on a fresh connection. Browsers apply the same rule
-to every method; a server that closed the connection before answering did not see a complete
-request on it, except in the rare case of a crash after processing, which the caller's retry
-policy would face anyway.
+reuse the socket is polled (readable means closed or garbage, so it is dropped). A request is
+sent again, once, on a fresh connection only when the failure proves the server cannot have
+started on it (see :mod:`vertexchat._connection`); the resend is logged and counted in the
+request's ``extensions["vertexchat.resends"]``.
 """
 
 from __future__ import annotations
 
-import select
+import logging
 import ssl
 import sys
 import time
@@ -24,93 +23,78 @@ from collections import deque
 from collections.abc import Mapping
 
 import anyio
-import anyio.abc
 import anyio.lowlevel
 import httpx
 
-from vertexchat._http11 import (
-    BodyFraming,
-    ChunkedDecoder,
-    ProtocolError,
-    ResponseHead,
-    encode_chunk,
-    encode_request_head,
-    find_head_end,
-    parse_response_head,
-    response_framing,
+from vertexchat._connection import (
+    NETWORK_ERRORS,
+    Connection,
+    Origin,
+    OutgoingRequest,
+    ResponseBody,
+    StaleConnection,
+    describe,
+    open_stream,
+    write_and_read_head,
 )
+from vertexchat._fdlimit import fit_connection_limit
+from vertexchat._tls import CertTypes, VerifyTypes, tls_context
 
-__all__ = ["DEFAULT_LIMITS", "PooledHTTP11Transport"]
+__all__ = ["DEFAULT_LIMITS", "RESENDS_EXTENSION", "PooledHTTP11Transport"]
+
+logger = logging.getLogger("vertexchat")
 
 DEFAULT_LIMITS = httpx.Limits(
     max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=15.0
 )
 """Sized for fan-out: one connection per in-flight call, kept warm between bursts."""
 
-Origin = tuple[bytes, str, int]
+RESENDS_EXTENSION = "vertexchat.resends"
+"""Key in ``request.extensions``: how many times the pool sent the request again (absent: 0)."""
+
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
-_NETWORK_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
-_SINGLE_SEND_LIMIT = 64 * 1024
-
-
-class _StaleConnection(Exception):
-    """A reused connection died before answering; the request may be sent again."""
-
-
-class _Connection:
-    __slots__ = (
-        "answered",
-        "buffer",
-        "fileno",
-        "idle_since",
-        "origin",
-        "reused",
-        "stream",
-    )
-
-    def __init__(self, stream: anyio.abc.ByteStream, origin: Origin) -> None:
-        self.stream = stream
-        self.origin = origin
-        raw_socket = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-        self.fileno = -1 if raw_socket is None else raw_socket.fileno()
-        self.buffer = b""
-        self.answered = False  # some response byte arrived in the current exchange
-        self.idle_since = 0.0
-        self.reused = False
-
-    def looks_closed(self) -> bool:
-        """Poll the idle socket: readable means EOF, a reset, or bytes nobody asked for."""
-        if self.fileno < 0:
-            return False
-        readable, _, _ = select.select((self.fileno,), (), (), 0)
-        return bool(readable)
-
-    async def close(self) -> None:
-        await anyio.aclose_forcefully(self.stream)
 
 
 class PooledHTTP11Transport(httpx.AsyncBaseTransport):
-    """An httpx async transport with an O(1) HTTP/1.1 keep-alive pool; pass as ``transport=``."""
+    """An httpx async transport with an O(1) HTTP/1.1 keep-alive pool; pass as ``transport=``.
+
+    ``verify``, ``cert`` and ``trust_env`` mean what they mean for ``httpx.AsyncHTTPTransport``
+    (a CA bundle path or an ``ssl.SSLContext`` for a corporate CA; a client certificate).
+    ``limits.max_connections`` is lowered, with a log line, when the process's descriptor limit
+    cannot hold that many connections (see :mod:`vertexchat._fdlimit`).
+    """
 
     def __init__(
         self,
         *,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
         limits: httpx.Limits = DEFAULT_LIMITS,
-        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._max_active = limits.max_connections or sys.maxsize
+        wanted = limits.max_connections
+        self._max_active = sys.maxsize if wanted is None else fit_connection_limit(wanted)
         max_idle = limits.max_keepalive_connections
         self._max_idle = sys.maxsize if max_idle is None else max_idle
         self._expiry = limits.keepalive_expiry
-        self._ssl_context = ssl_context
-        self._idle: dict[Origin, deque[_Connection]] = {}
+        self._tls_options = (verify, cert, trust_env)
+        # Built now when configured, so a wrong path fails here; the default waits for https.
+        self._ssl_context: ssl.SSLContext | None = None
+        if verify is not True or cert is not None:
+            self._ssl_context = tls_context(verify, cert, trust_env)
+        self._idle: dict[Origin, deque[Connection]] = {}
         self._idle_count = 0
-        self._busy: set[_Connection] = set()  # checked out: closed by aclose() too
+        self._busy: set[Connection] = set()  # checked out: closed by aclose() too
         self._open_count = 0
         self._active = 0
         self._waiters: deque[anyio.Event] = deque()
         self._closed = False
         self._loop_token: object = None
+
+    @property
+    def max_connections(self) -> int:
+        """How many connections may be open at once (``limits``, fitted to RLIMIT_NOFILE)."""
+        return self._max_active
 
     @property
     def open_connections(self) -> int:
@@ -183,17 +167,17 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
     async def _send(
         self, request: httpx.Request, origin: Origin, timeouts: Mapping[str, float | None]
     ) -> httpx.Response:
-        message = _OutgoingRequest(request)
+        message = OutgoingRequest(request)
         conn = await self._checkout(origin)
         if conn is not None:
             try:
                 return await self._exchange(conn, message, timeouts)
-            except _StaleConnection:
-                pass
+            except StaleConnection as exc:
+                _count_resend(request, exc)
         conn = await self._connect(request, origin, timeouts.get("connect"))
         return await self._exchange(conn, message, timeouts)
 
-    async def _checkout(self, origin: Origin) -> _Connection | None:
+    async def _checkout(self, origin: Origin) -> Connection | None:
         stack = self._idle.get(origin)
         if not stack:
             return None
@@ -201,6 +185,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         while stack:
             conn = stack.pop()
             self._idle_count -= 1
+            # Any failure of the check counts as closed: the connection is dropped, not leaked.
             if self._is_expired(conn, now) or conn.looks_closed():
                 await self._discard(conn)
                 continue
@@ -223,17 +208,17 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         self._waiters.clear()
         self._busy.clear()
 
-    def _is_expired(self, conn: _Connection, now: float) -> bool:
+    def _is_expired(self, conn: Connection, now: float) -> bool:
         return self._expiry is not None and now - conn.idle_since >= self._expiry
 
-    async def _discard(self, conn: _Connection) -> None:
+    async def _discard(self, conn: Connection) -> None:
         self._busy.discard(conn)
         self._open_count = max(0, self._open_count - 1)
         await conn.close()
 
     async def _connect(
         self, request: httpx.Request, origin: Origin, timeout: float | None
-    ) -> _Connection:
+    ) -> Connection:
         if self._open_count >= self._max_active:
             await self._evict_oldest_idle()
         scheme, host, port = origin
@@ -241,13 +226,13 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         tls_context = self._tls_context() if scheme == b"https" else None
         with anyio.move_on_after(timeout) as scope:
             try:
-                stream: anyio.abc.ByteStream = await _open_stream(host, port, tls_context, sni)
-            except (*_NETWORK_ERRORS, anyio.EndOfStream) as exc:
-                raise httpx.ConnectError(_describe(exc), request=request) from exc
+                stream: anyio.abc.ByteStream = await open_stream(host, port, tls_context, sni)
+            except (*NETWORK_ERRORS, anyio.EndOfStream) as exc:
+                raise httpx.ConnectError(describe(exc), request=request) from exc
         if scope.cancelled_caught:
             raise httpx.ConnectTimeout("timed out connecting", request=request)
         self._open_count += 1
-        conn = _Connection(stream, origin)
+        conn = Connection(stream, origin)
         self._busy.add(conn)
         return conn
 
@@ -262,21 +247,19 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
-            context = httpx.create_ssl_context()
-            context.set_alpn_protocols(["http/1.1"])
-            self._ssl_context = context
+            self._ssl_context = tls_context(*self._tls_options)
         return self._ssl_context
 
     async def _exchange(
-        self, conn: _Connection, message: _OutgoingRequest, timeouts: Mapping[str, float | None]
+        self, conn: Connection, message: OutgoingRequest, timeouts: Mapping[str, float | None]
     ) -> httpx.Response:
         request = message.request
         try:
-            head, framing = await _write_and_read_head(conn, message, timeouts)
-        except BaseException:  # includes _StaleConnection and cancellation
+            head, framing = await write_and_read_head(conn, message, timeouts)
+        except BaseException:  # includes StaleConnection and cancellation
             await self._discard(conn)
             raise
-        body = _ResponseBody(self, conn, framing, timeouts.get("read"), request)
+        body = ResponseBody(self._release, conn, framing, timeouts.get("read"), request)
         return httpx.Response(
             head.status,
             headers=head.headers,
@@ -285,7 +268,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             extensions={"http_version": head.http_version, "reason_phrase": head.reason},
         )
 
-    async def _release(self, conn: _Connection, reusable: bool) -> None:
+    async def _release(self, conn: Connection, reusable: bool) -> None:
         self._busy.discard(conn)
         try:
             if reusable and not self._closed and self._idle_count < self._max_idle:
@@ -304,68 +287,6 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             self._release_slot()
 
 
-class _OutgoingRequest:
-    """A request serialized once, so a stale-connection retry does not redo the work."""
-
-    __slots__ = ("body", "chunked", "close", "method", "payload", "request")
-
-    def __init__(self, request: httpx.Request) -> None:
-        self.request = request
-        self.method = request.method.encode("ascii")
-        raw = request.headers.raw
-        self.close = False
-        self.chunked = False
-        for name, value in raw:
-            lower = name.lower()
-            if lower == b"connection":
-                self.close = b"close" in value.lower()
-            elif lower == b"transfer-encoding":
-                self.chunked = True
-        try:
-            head = encode_request_head(self.method, request.url.raw_path, raw)
-        except ValueError as exc:
-            raise httpx.LocalProtocolError(str(exc), request=request) from exc
-        try:
-            self.body: bytes | None = request.content
-        except httpx.RequestNotRead:
-            self.body = None
-        small = self.body is not None and len(self.body) <= _SINGLE_SEND_LIMIT
-        self.payload = head + self.body if small and self.body is not None else head
-
-    @property
-    def replayable(self) -> bool:
-        """Whether the body can be sent again (it is bytes, not a one-shot stream)."""
-        return self.body is not None
-
-    async def send_body(self, stream: anyio.abc.ByteStream) -> None:
-        """Send the body when it did not fit into the head's send."""
-        if self.body is not None:
-            if len(self.body) > _SINGLE_SEND_LIMIT:
-                await stream.send(self.body)
-            return
-        async for piece in self.request.stream:  # type: ignore[union-attr]
-            data = encode_chunk(piece) if self.chunked else piece
-            if data:
-                await stream.send(data)
-        if self.chunked:
-            await stream.send(b"0\r\n\r\n")
-
-
-async def _open_stream(
-    host: str, port: int, tls_context: ssl.SSLContext | None, sni: str | None
-) -> anyio.abc.ByteStream:
-    if tls_context is None:
-        return await anyio.connect_tcp(host, port)
-    # Like httpcore: no close_notify required, HTTP framing says where bodies end.
-    return await anyio.connect_tcp(
-        host,
-        port,
-        ssl_context=tls_context,
-        tls_hostname=sni or host,
-        tls_standard_compatible=False,
-    )
-
-
 def _origin(url: httpx.URL) -> Origin:
     scheme = url.raw_scheme
     default_port = _DEFAULT_PORTS.get(scheme)
@@ -376,157 +297,12 @@ def _origin(url: httpx.URL) -> Origin:
     return scheme, url.raw_host.decode("ascii"), url.port or default_port
 
 
-async def _write_and_read_head(
-    conn: _Connection, message: _OutgoingRequest, timeouts: Mapping[str, float | None]
-) -> tuple[ResponseHead, tuple[BodyFraming, int, bool]]:
-    """Send the request and read the final response head under one cancel scope."""
-    request = message.request
-    conn.answered = False
-    scope = anyio.CancelScope(deadline=_deadline(timeouts.get("write")))
-    reading = False
-    try:
-        with scope:
-            await conn.stream.send(message.payload)
-            await message.send_body(conn.stream)
-            reading = True
-            scope.deadline = _deadline(timeouts.get("read"))
-            head = await _read_head(conn, scope, timeouts.get("read"))
-    except anyio.EndOfStream as exc:
-        if conn.reused and not conn.answered and message.replayable:
-            raise _StaleConnection from exc
-        raise httpx.RemoteProtocolError(
-            "server disconnected without sending a response", request=request
-        ) from exc
-    except _NETWORK_ERRORS as exc:
-        if conn.reused and not conn.answered and message.replayable:
-            raise _StaleConnection from exc
-        error = httpx.ReadError if reading else httpx.WriteError
-        raise error(_describe(exc), request=request) from exc
-    except ProtocolError as exc:
-        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-    if scope.cancelled_caught:
-        if reading:
-            raise httpx.ReadTimeout("timed out reading the response", request=request)
-        raise httpx.WriteTimeout("timed out sending the request", request=request)
-    try:
-        framing, length, keep_alive = response_framing(message.method, head)
-    except ProtocolError as exc:
-        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-    return head, (framing, length, keep_alive and not message.close)
-
-
-async def _read_head(
-    conn: _Connection, scope: anyio.CancelScope, read_timeout: float | None
-) -> ResponseHead:
-    """Read until a final (non-1xx) response head is complete; leftovers stay in the buffer."""
-    buffer = b""
-    while True:
-        end, body_start = find_head_end(buffer)
-        if end < 0:
-            buffer += await conn.stream.receive()
-            conn.answered = True
-            scope.deadline = _deadline(read_timeout)
-            continue
-        head = parse_response_head(buffer[:end])
-        buffer = buffer[body_start:]
-        if head.status == 101:
-            raise ProtocolError("protocol upgrades (101) are not supported")
-        if head.status >= 200:
-            conn.buffer = buffer
-            return head
-        # Other 1xx responses are informational; RFC 9110 says to skip them.
-
-
-def _deadline(timeout: float | None) -> float:
-    return anyio.current_time() + timeout if timeout is not None else float("inf")
-
-
-class _ResponseBody(httpx.AsyncByteStream):
-    """Yields body bytes as they arrive; returns the connection to the pool once complete.
-
-    An explicit iterator rather than an async generator: a generator abandoned by an early
-    ``break`` would be finalized by the garbage collector, which trio reports as a leak.
-    """
-
-    def __init__(
-        self,
-        pool: PooledHTTP11Transport,
-        conn: _Connection,
-        framing: tuple[BodyFraming, int, bool],
-        read_timeout: float | None,
-        request: httpx.Request,
-    ) -> None:
-        self._pool = pool
-        self._conn: _Connection | None = conn
-        self._kind, self._remaining, self._keep_alive = framing
-        self._read_timeout = read_timeout
-        self._request = request
-        self._pending: deque[bytes] = deque()
-        self._decoder = ChunkedDecoder() if self._kind is BodyFraming.CHUNKED else None
-        self._complete = self._kind is BodyFraming.NONE or self._remaining == 0
-
-    def __aiter__(self) -> _ResponseBody:
-        return self
-
-    async def __anext__(self) -> bytes:
-        while not self._pending:
-            conn = self._conn
-            if conn is None:
-                raise StopAsyncIteration
-            if self._complete:
-                await self._finish()
-                continue
-            data, conn.buffer = conn.buffer, b""
-            self._consume(data or await self._receive(conn))
-        return self._pending.popleft()
-
-    async def aclose(self) -> None:
-        """Return the connection if the body was read to its end, else close it."""
-        await self._finish()
-
-    async def _finish(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await self._pool._release(conn, self._keep_alive and self._complete)
-
-    def _consume(self, data: bytes) -> None:
-        if self._kind is BodyFraming.LENGTH:
-            if len(data) > self._remaining:
-                self._keep_alive = False  # bytes beyond the body: the framing is not trusted
-                data = data[: self._remaining]
-            self._remaining -= len(data)
-            self._complete = self._remaining == 0
-            self._pending.append(data)
-        elif self._decoder is not None:
-            try:
-                body = self._decoder.feed(data)
-            except ProtocolError as exc:
-                raise httpx.RemoteProtocolError(str(exc), request=self._request) from exc
-            if body:
-                self._pending.append(body)
-            self._complete = self._decoder.done
-            self._keep_alive = self._keep_alive and not self._decoder.unused
-        elif data:  # until close: the empty read at EOF ends the body
-            self._pending.append(data)
-        else:
-            self._complete = True
-
-    async def _receive(self, conn: _Connection) -> bytes:
-        request = self._request
-        with anyio.move_on_after(self._read_timeout) as scope:
-            try:
-                return await conn.stream.receive()
-            except anyio.EndOfStream as exc:
-                if self._kind is BodyFraming.UNTIL_CLOSE:
-                    return b""
-                message = "server closed the connection before the body was complete"
-                raise httpx.RemoteProtocolError(message, request=request) from exc
-            except _NETWORK_ERRORS as exc:
-                raise httpx.ReadError(_describe(exc), request=request) from exc
-        assert scope.cancelled_caught
-        raise httpx.ReadTimeout("timed out reading the response body", request=request)
-
-
-def _describe(exc: BaseException) -> str:
-    """A message for a network error; anyio's wrappers carry the OS error as their cause."""
-    return str(exc) or str(exc.__cause__ or "") or type(exc).__name__
+def _count_resend(request: httpx.Request, reason: StaleConnection) -> None:
+    request.extensions[RESENDS_EXTENSION] = request.extensions.get(RESENDS_EXTENSION, 0) + 1
+    logger.info(
+        "vertexchat: resent %s %s on a new connection: the idle one failed before the server "
+        "could have read the request (%s)",
+        request.method,
+        request.url.copy_with(query=None),
+        describe(reason.__cause__ or reason),
+    )

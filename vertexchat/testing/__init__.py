@@ -12,6 +12,7 @@ from ._faults import Faults, parse_fault
 from ._script import Delay, Reset, Script
 from ._server import EmulatorServer, serve
 from ._transport import EmulatorTransport
+from ._variants import WireVariant
 
 __all__ = [
     "Delay",
@@ -24,4 +25,5 @@ __all__ = [
     "Reset",
     "Script",
     "serve",
+    "WireVariant",
 ]

@@ -20,6 +20,7 @@ from ._reply import build_reply
 from ._script import Script, body_script, error_script, fault_error, reset_script, stream_script
 from ._text import response_id
 from ._validate import ChatRequest, parse_body, validate
+from ._variants import WireVariant
 from ._wire import Envelope, chunks, completion, encode, sse_event
 
 if TYPE_CHECKING:
@@ -58,7 +59,8 @@ class Emulator:
     ``tokens`` restricts the accepted bearer tokens (default: any non-empty one);
     ``require_auth=False`` accepts requests without ``Authorization``; ``remote_media=True``
     accepts ``https://`` media URLs (Vertex was seen rejecting them); ``models`` restricts the
-    known models (others get 404); ``clock`` gives ``created`` and the log's times.
+    known models (others get 404); ``clock`` gives ``created`` and the log's times; ``wire``
+    picks how to answer where Vertex's behaviour is unknown (``WireVariant``).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class Emulator:
         remote_media: bool = False,
         models: Iterable[str] | None = None,
         clock: Callable[[], float] = time.time,
+        wire: WireVariant | None = None,
     ) -> None:
         self.tokens = frozenset(tokens) if tokens is not None else None
         self.require_auth = require_auth
@@ -77,6 +80,7 @@ class Emulator:
         self.remote_media = remote_media
         self.models = frozenset(models) if models is not None else None
         self.clock = clock
+        self.wire = wire or WireVariant()
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -122,6 +126,9 @@ class Emulator:
 
     def _answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Script:
         self._record(method, path, headers, raw)
+        return self.wire.shape(self._script(method, path, headers, raw), len(self.requests))
+
+    def _script(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Script:
         route = _ROUTE.fullmatch(path.partition("?")[0])
         if route is None:
             return error_script(not_found(f"The requested URL {path} was not found."))
@@ -148,13 +155,20 @@ class Emulator:
 
     def _reply(self, request: ChatRequest, fault: Fault) -> Script:
         seed = _seed(request.body)
+        request = self.wire.effective(request)
         self._sequence += 1
         envelope = Envelope(response_id(seed, self._sequence), int(self.clock()), request.model)
         reply = build_reply(request, seed)
         if not request.stream:
             return body_script(encode(completion(reply, envelope)), fault)
         stream_arguments = request.google.get("stream_function_call_arguments") is True
-        events = chunks(reply, envelope, stream_arguments=stream_arguments)
+        events = chunks(
+            reply,
+            envelope,
+            stream_arguments=stream_arguments,
+            split_tags=self.wire.split_thought_tags,
+        )
+        self.wire.place_usage(events, request)
         return stream_script([sse_event(event) for event in events], fault)
 
     def _validate(self, raw: bytes, endpoint: str, location: str) -> ChatRequest:

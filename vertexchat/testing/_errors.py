@@ -108,6 +108,42 @@ def server_error(code: int) -> ErrorReply:
     return ErrorReply(code, SERVER_ERROR_MESSAGES.get(code, "Internal error encountered."))
 
 
+_CLIENT_ERRORS = {
+    400: ("Request contains an invalid argument.", None),
+    401: (
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+        "cookie or other valid authentication credential.",
+        "ACCESS_TOKEN_EXPIRED",
+    ),
+    403: (
+        "Permission 'aiplatform.endpoints.predict' denied on resource "
+        "'//aiplatform.googleapis.com/projects/emulator/locations/global/publishers/google/"
+        "models/gemini' (or it may not exist).",
+        "IAM_PERMISSION_DENIED",
+    ),
+    404: (
+        "Publisher Model `projects/emulator/locations/global/publishers/google/models/gemini` "
+        "was not found or your project does not have access to it.",
+        None,
+    ),
+}
+_SERVICE_DISABLED = (
+    "Vertex AI API has not been used in project emulator before or it is disabled. Enable it "
+    "by visiting https://console.developers.google.com/apis/api/aiplatform.googleapis.com/"
+    "overview?project=emulator then retry."
+)
+
+
+def client_error(code: int, reason: str | None = None) -> ErrorReply:
+    """A 4xx as Google words it; ``reason`` sets the ``ErrorInfo`` (``SERVICE_DISABLED`` …)."""
+    message, default_reason = _CLIENT_ERRORS.get(code, ("Request failed.", None))
+    if reason == "SERVICE_DISABLED":
+        message = _SERVICE_DISABLED
+    reason = reason or default_reason
+    details = (error_info(reason),) if reason else ()
+    return ErrorReply(code, message, details)
+
+
 def not_found(message: str) -> ErrorReply:
     """A 404 NOT_FOUND."""
     return ErrorReply(404, message)

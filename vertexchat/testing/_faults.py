@@ -5,6 +5,7 @@ commas and/or spaces, each one of
 
 * ``ok`` — no fault (useful in schedules);
 * ``429`` / ``500`` / ``503`` / ``504`` (any 4xx/5xx) — answer with that Google error;
+* ``service-disabled`` — a 403 saying the Vertex AI API is not enabled (``SERVICE_DISABLED``);
 * ``retry-after=S`` — add ``Retry-After: S`` to a 429;
 * ``retry-delay=S`` — add ``RetryInfo.retryDelay: "Ss"`` to a 429;
 * ``reset`` — close the connection before any response byte;
@@ -37,6 +38,7 @@ class Fault:
     no_done: bool = False
     latency: float = 0.0
     slow_first_byte: float = 0.0
+    reason: str | None = None
 
 
 _FLAGS = {
@@ -46,6 +48,7 @@ _FLAGS = {
     "cut": {"cut": "reset"},
     "cut-with-error": {"cut": "error"},
     "no-done": {"no_done": True},
+    "service-disabled": {"status": 403, "reason": "SERVICE_DISABLED"},
 }
 _SECONDS = {
     "retry-after": "retry_after",

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._errors import STREAM_CANCELLED, ErrorReply, resource_exhausted, server_error
+from ._errors import (
+    STREAM_CANCELLED,
+    ErrorReply,
+    client_error,
+    resource_exhausted,
+    server_error,
+)
 from ._faults import Fault
 from ._wire import DONE
 
@@ -68,6 +74,8 @@ def fault_error(fault: Fault) -> ErrorReply:
     """The error reply a status fault asks for."""
     if fault.status == 429:
         return resource_exhausted(retry_after=fault.retry_after, retry_delay=fault.retry_delay)
+    if fault.status is not None and fault.status < 500:
+        return client_error(fault.status, fault.reason)
     return server_error(fault.status or 500)
 
 

@@ -75,9 +75,12 @@ def completion(reply: Reply, envelope: Envelope) -> dict[str, Any]:
     return body
 
 
-def chunks(reply: Reply, envelope: Envelope, *, stream_arguments: bool) -> list[dict[str, Any]]:
+def chunks(
+    reply: Reply, envelope: Envelope, *, stream_arguments: bool, split_tags: bool = True
+) -> list[dict[str, Any]]:
     """The ``chat.completion.chunk`` objects of a streamed answer, in order."""
-    deltas: list[dict[str, Any]] = [{"content": piece} for piece in text_pieces(reply)]
+    pieces = text_pieces(reply, split_tags=split_tags)
+    deltas: list[dict[str, Any]] = [{"content": piece} for piece in pieces]
     if reply.signature and deltas:
         deltas[0]["extra_content"] = _signed(reply.signature)
     if stream_arguments:
@@ -96,11 +99,13 @@ def chunks(reply: Reply, envelope: Envelope, *, stream_arguments: bool) -> list[
     return result
 
 
-def text_pieces(reply: Reply) -> list[str]:
-    """``content`` split every few words and inside the thought tags."""
+def text_pieces(reply: Reply, *, split_tags: bool = True) -> list[str]:
+    """``content`` split every few words and, with ``split_tags``, inside the thought tags."""
     text = reply.content or ""
     spaces = [i for i, char in enumerate(text) if char == " "]
-    cuts = set(spaces[_WORDS_PER_CHUNK - 1 :: _WORDS_PER_CHUNK]) | set(reply.tag_cuts())
+    cuts = set(spaces[_WORDS_PER_CHUNK - 1 :: _WORDS_PER_CHUNK])
+    if split_tags:
+        cuts |= set(reply.tag_cuts())
     bounds = [0, *sorted(c for c in cuts if 0 < c < len(text)), len(text)]
     return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 

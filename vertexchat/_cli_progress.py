@@ -1,0 +1,96 @@
+"""Draws the progress of ``vertexchat batch`` on stderr: a line redrawn in place on a terminal
+(fitted to its width, coloured unless ``NO_COLOR``), plain periodic lines otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ._progress_view import ProgressSnapshot, RecentRate, plain_progress, render_progress
+
+if TYPE_CHECKING:
+    from ._batch import BatchRun
+
+__all__ = ["ProgressPrinter", "wants_color"]
+
+
+def wants_color(stream: Any = None) -> bool:
+    """Colour only on a terminal, and never with ``NO_COLOR`` set (no-color.org) or TERM=dumb."""
+    stream = stream or sys.stderr
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return bool(stream.isatty())
+
+
+def _columns() -> int:
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns or 80
+    except (OSError, ValueError):
+        return int(os.environ.get("COLUMNS", "80") or 80)
+
+
+class ProgressPrinter:
+    """Redraws the progress every ``interval`` seconds while ``run()`` runs."""
+
+    def __init__(self, args: argparse.Namespace, job: Any, batch: BatchRun) -> None:
+        self._quiet = bool(args.quiet)
+        self._tty = sys.stderr.isatty()
+        self._color = wants_color()
+        self._interval = args.progress_interval or (0.2 if self._tty else 10.0)
+        self._job = job
+        self._batch = batch
+        self._rate = RecentRate(window=10.0)
+        self._drawn = False
+
+    def snapshot(self) -> ProgressSnapshot:
+        """The numbers at this moment."""
+        job, run = self._job, self._batch
+        stats = job.stats
+        self._rate.add(time.monotonic(), stats.done)
+        limiter = run.limiter
+        return ProgressSnapshot(
+            done=stats.done,
+            total=job.todo,
+            rate=self._rate.rate(),
+            in_flight=run.stats.in_flight,
+            limit=limiter.limit,
+            ceiling=limiter.ceiling,
+            throttled=limiter.decreases,
+            retries=max(0, stats.attempts - stats.done),
+            transient=job.kinds["transient"],
+            permanent=job.kinds["permanent"],
+            tokens=stats.total_tokens,
+        )
+
+    async def run(self) -> None:
+        """Draw until cancelled."""
+        if self._quiet:
+            return
+        while True:
+            await anyio.sleep(self._interval)
+            self.draw()
+
+    def draw(self) -> None:
+        """Draw once: in place on a terminal, a new line otherwise."""
+        snap = self.snapshot()
+        if self._tty:
+            line = render_progress(snap, _columns(), color=self._color)
+            sys.stderr.write(f"\r{line}\x1b[K")
+            self._drawn = True
+        else:
+            sys.stderr.write(plain_progress(snap) + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        """Leave the last state on screen, on its own line, before the summary."""
+        if self._quiet or not self._tty:
+            return
+        self.draw()
+        sys.stderr.write("\n")
+        sys.stderr.flush()
