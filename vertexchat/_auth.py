@@ -240,15 +240,18 @@ class GoogleAuth(httpx.Auth):
             redact_chain(exc, self._secrets())
             failure = exc
             _log.debug("refreshing the Google access token failed: %s", type(exc).__name__)
+        if token is not None:
+            self._token = token
+        # Waking the waiters returns once each event loop has run the wake-up, so callers that
+        # were already scheduled there join this finished flight and share its outcome (one
+        # refresh for callers arriving together, as under a lock); later callers start anew.
+        flight.finish(failure)
         with self._state:
-            if token is not None:
-                self._token = token
-            else:
+            if token is None:
                 self._background_after = time.monotonic() + _BACKGROUND_RETRY
             self._failure = failure
             self._attempts += 1
             self._flight = None
-        flight.finish(failure)
 
     def _refresh_blocking(self) -> _Token:
         """Runs in a worker thread: load ADC if needed, refresh, read the new token."""
