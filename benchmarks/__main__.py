@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import fanout, imports, nonstreaming, report, sse_decode, streaming
+from benchmarks import coldstart, fanout, imports, nonstreaming, report, sse_decode, streaming
 from benchmarks.contenders import CONTENDERS
 from benchmarks.runner import Context, Section
 from benchmarks.server import WORK_DIR, benchmark_server
@@ -23,6 +23,7 @@ WORKLOADS: dict[str, Callable[[Context], Section]] = {
     "streaming": streaming.run,
     "sse": sse_decode.run,
     "imports": imports.run,
+    "coldstart": coldstart.run,
     "fanout": fanout.run,
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

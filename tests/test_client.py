@@ -335,7 +335,7 @@ def test_client_dropped_without_aclose_warns_instead_of_crashing() -> None:
 async def test_owned_pool_is_the_fast_transport_unless_a_proxy_is_set(
     proxy: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vertexchat._loop import LoopBoundHTTPClient
+    from vertexchat._http_client import LoopBoundHTTPClient
 
     for name in (
         "HTTPS_PROXY",

@@ -21,6 +21,7 @@ PURE = [
     "_limits",
     "_logs",
     "_observe",
+    "_params",
     "_redact",
     "_request_models",
     "_response_models",

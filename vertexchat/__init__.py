@@ -4,11 +4,10 @@ Raw HTTP (httpx), hand-written pydantic models, its own SSE decoder; no ``openai
 ``import vertexchat`` does not import google-auth: credentials load on first use.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: it would leak ``vertexchat.annotations``.
 import importlib as _importlib
-from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
+import typing as _typing
+import warnings as _warnings
 
 __version__ = "0.1.0"
 
@@ -24,7 +23,7 @@ from ._exceptions import (
     CancelledByServerError,
     ConflictError,
     CredentialsError,
-    GoogleError,
+    GoogleStatus,
     InternalServerError,
     InvalidRequestError,
     NotFoundError,
@@ -50,7 +49,10 @@ from ._response_models import ChatCompletion, ChatCompletionChunk, ChatCompletio
 from ._retry import RetryPolicy
 from ._streaming import ChatCompletionStream
 
-if _TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
+    from typing import TypeAlias as _TypeAlias
+
+    from . import types as types
     from ._batch import BatchResult, BatchRun
     from ._limiter import AdaptiveLimiter
     from ._media import INLINE_MEDIA_LIMIT, audio_part, image_part, media_part
@@ -61,8 +63,11 @@ if _TYPE_CHECKING:
         ParsedChatCompletionStream,
         response_format_from_model,
     )
-    from ._tools import FunctionTool, function_tool, parse_arguments, run_tool_loop
+    from ._tools import FunctionTool, function_tool, parse_arguments
+    from ._tools import run_tool_loop as run_tool_loop  # deprecated: chat.completions.run_tools
     from ._transport import PooledHTTP11Transport
+
+    GoogleError: _TypeAlias = GoogleStatus  # deprecated: not an exception; ``except`` is an error
 
 # Loaded on first use, so that `import vertexchat` pays only for the client it always needs.
 _LAZY = {
@@ -82,21 +87,46 @@ _LAZY = {
     "media_part": "._media",
     "parse_arguments": "._tools",
     "response_format_from_model": "._structured",
-    "run_tool_loop": "._tools",
+}
+
+# Old names: still resolve, with a DeprecationWarning; not in __all__ or dir().
+_DEPRECATED = {
+    "GoogleError": (
+        "._exceptions",
+        "GoogleStatus",
+        "vertexchat.GoogleError is deprecated: it is vertexchat.GoogleStatus, the parsed "
+        "google.rpc.Status an APIStatusError carries as .error, and never was an exception "
+        "(catch vertexchat.APIStatusError)",
+    ),
+    "run_tool_loop": (
+        "._tools",
+        "run_tool_loop",
+        "vertexchat.run_tool_loop(client.chat.completions, ...) is deprecated: call "
+        "client.chat.completions.run_tools(...), which takes the same arguments",
+    ),
 }
 
 
-def __getattr__(name: str) -> _Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vertexchat' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+# Hidden from type checkers, so that a misspelt ``vertexchat.Clinet`` is an error there too.
+if not _typing.TYPE_CHECKING:
+
+    def __getattr__(name: str) -> _typing.Any:
+        if name == "types":
+            return _importlib.import_module(".types", __name__)
+        old = _DEPRECATED.get(name)
+        if old is not None:
+            _warnings.warn(old[2], DeprecationWarning, stacklevel=2)
+            return getattr(_importlib.import_module(old[0], __name__), old[1])
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'vertexchat' has no attribute {name!r}")
+        value = getattr(_importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, "types"})
 
 
 __all__ = [
@@ -130,8 +160,8 @@ __all__ = [
     "function_tool",
     "FunctionTool",
     "GoogleAuth",
-    "GoogleError",
     "GoogleExtensions",
+    "GoogleStatus",
     "image_part",
     "INLINE_MEDIA_LIMIT",
     "InternalServerError",
@@ -151,7 +181,6 @@ __all__ = [
     "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryPolicy",
-    "run_tool_loop",
     "SafetySetting",
     "StreamError",
     "ThinkingConfig",

@@ -6,10 +6,10 @@ and push results into a bounded stream, so a slow consumer slows the workers dow
 
 Each attempt holds a slot of an ``AdaptiveLimiter``: 429s shrink the number of calls in flight,
 successes grow it back. When the client has its own limiter (``client.limiter``) every call on
-the client shares it and the client takes the slots; otherwise the batch makes one (ceiling
-``concurrency``, or the ``limiter=`` passed in) and takes a slot around each attempt itself.
-Retries happen here, one ``create(max_retries=0)`` per attempt, so the limiter sees every 429
-and ``BatchResult.attempts`` is exact; the client's ``RetryPolicy`` decides the delays.
+the client shares it; otherwise the batch makes one (ceiling ``concurrency``, or the
+``limiter=`` passed in). Each item is one ``Call`` run through the pipeline's one retry loop
+(``_call``) with that limiter, so the limiter sees every 429 and ``BatchResult.attempts`` is
+the call's exact attempt count; a streamed item is replayed like ``get_final_completion()``.
 """
 
 from __future__ import annotations
@@ -24,19 +24,15 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._client import plan_retry
-from ._exceptions import (
-    APIError,
-    InvalidRequestError,
-    RateLimitError,
-    VertexChatError,
-)
+from ._call import Call
+from ._exceptions import InvalidRequestError, VertexChatError
 from ._limiter import AdaptiveLimiter
 from ._progress import BatchStats
 from ._request_models import ChatCompletionRequest
+from ._resources import prepare_call
 from ._response_models import ChatCompletion
 from ._retry import RetryPolicy
-from ._streaming import ChatCompletionStream
+from ._streaming import final_completion
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -115,9 +111,7 @@ class BatchRun:
         shared: AdaptiveLimiter | None = getattr(client, "limiter", None)
         if shared is not None and limiter is not None:
             raise ValueError("the client already has a limiter; do not pass limiter=")
-        # Only a limiter of our own is acquired here; the client acquires its own per attempt.
-        self._own_limiter = None if shared is not None else limiter or AdaptiveLimiter(concurrency)
-        self.limiter: AdaptiveLimiter = shared or self._own_limiter  # type: ignore[assignment]
+        self.limiter: AdaptiveLimiter = shared or limiter or AdaptiveLimiter(concurrency)
         self.stats = BatchStats()
         self._task_group: TaskGroup | None = None
         self._receive: MemoryObjectReceiveStream[BatchResult] | None = None
@@ -210,27 +204,17 @@ class BatchRun:
 
     async def _execute(self, index: int, item: Any) -> BatchResult:
         started = time.monotonic()
-        attempts = 0
+        call: Call | None = None
         try:
             params, options, policy = self._prepare(item)
-            while True:
-                attempts += 1
-                try:
-                    response = await self._attempt(params, options)
-                except APIError as error:
-                    error.attempts = attempts
-                    delay = plan_retry(error, attempts, policy)
-                    if delay is None:
-                        raise
-                    await anyio.sleep(delay)
-                else:
-                    latency = time.monotonic() - started
-                    return BatchResult(index, item, response, None, attempts, latency)
+            call, stream = prepare_call(
+                self._client, params, policy=policy, limiter=self.limiter, **options
+            )
+            response = await (final_completion(call) if stream else call.complete())
         except VertexChatError as error:
-            if isinstance(error, InvalidRequestError):
-                attempts = 0  # refused before anything was sent
-            latency = time.monotonic() - started
-            return BatchResult(index, item, None, error, attempts, latency)
+            attempts = 0 if call is None else call.attempts  # 0: refused before sending
+            return BatchResult(index, item, None, error, attempts, time.monotonic() - started)
+        return BatchResult(index, item, response, None, call.attempts, time.monotonic() - started)
 
     def _prepare(self, item: Any) -> tuple[dict[str, Any], dict[str, Any], RetryPolicy]:
         """``create()`` parameters, per-call options and the retry policy for one item."""
@@ -247,26 +231,6 @@ class BatchRun:
         retries = params.pop("max_retries", None)
         policy = self._policy if retries is None else self._policy.with_max_retries(retries)
         return params, options, policy
-
-    async def _attempt(self, params: dict[str, Any], options: dict[str, Any]) -> ChatCompletion:
-        limiter = self._own_limiter
-        if limiter is not None:
-            await limiter.acquire()
-        throttled, tokens = False, 0
-        try:
-            answer: ChatCompletion | ChatCompletionStream
-            answer = await self._client.chat.completions.create(**params, **options, max_retries=0)
-            if isinstance(answer, ChatCompletionStream):
-                async with answer:
-                    answer = await answer.get_final_completion()
-            tokens = answer.usage.total_tokens if answer.usage is not None else 0
-            return answer
-        except RateLimitError:
-            throttled = True
-            raise
-        finally:
-            if limiter is not None:
-                limiter.release(throttled=throttled, tokens=tokens)
 
 
 class _Source:

@@ -13,6 +13,7 @@ from typing import Any
 from ._auth import ADC
 from ._client import Client
 from ._jsonl import UsageError
+from ._urls import DEFAULT_MODEL
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -27,7 +28,6 @@ __all__ = [
     "target_options",
 ]
 
-DEFAULT_MODEL = "google/gemini-2.5-flash"
 # 0: every request has a success line. 1: some requests failed (their error lines say why).
 # 2: nothing was run — bad arguments, input, output file, OS error or credentials.
 # 3: stopped early, every result so far being the same systematic error (wrong model, URL…).

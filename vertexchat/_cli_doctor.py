@@ -15,6 +15,7 @@ import anyio
 from ._auth import ADC, resolve_auth
 from ._doctor import Check, DoctorTarget, run_doctor
 from ._probes import COST_NOTE, ProbeResult, run_probes
+from ._urls import DEFAULT_MODEL
 
 __all__ = ["add_doctor_parser", "command_doctor"]
 
@@ -131,8 +132,6 @@ async def _probe_client(target: DoctorTarget) -> AsyncIterator[Any]:
 
 
 def _default_model() -> str:
-    from ._cli import DEFAULT_MODEL
-
     return DEFAULT_MODEL
 
 

@@ -47,7 +47,7 @@ __all__ = [
     "ConflictError",
     "CredentialsError",
     "DEFAULT_MAX_MESSAGE_CHARS",
-    "GoogleError",
+    "GoogleStatus",
     "InternalServerError",
     "InvalidRequestError",
     "NotFoundError",
@@ -91,8 +91,12 @@ class APIError(VertexChatError):
         return self.message
 
 
-class GoogleError:
-    """The parsed body of a Google API error: ``{"error": {code, message, status, details}}``."""
+class GoogleStatus:
+    """A Google error body's ``error`` object: a ``google.rpc.Status`` (not an exception).
+
+    ``{"error": {code, message, status, details}}``; an ``APIStatusError`` carries it as
+    ``error.error``.
+    """
 
     __slots__ = ("code", "details", "message", "status")
 
@@ -110,7 +114,9 @@ class GoogleError:
         self.details = details
 
     def __repr__(self) -> str:
-        return f"GoogleError(code={self.code!r}, status={self.status!r}, message={self.message!r})"
+        return (
+            f"GoogleStatus(code={self.code!r}, status={self.status!r}, message={self.message!r})"
+        )
 
     def detail(self, type_suffix: str) -> dict[str, Any] | None:
         """The first detail whose ``@type`` ends with ``type_suffix`` (e.g. ``"RetryInfo"``)."""
@@ -141,6 +147,11 @@ class GoogleError:
                 return None
             return _seconds(seconds + nanos / 1e9)
         return None
+
+
+# The name this class had before 0.2, when it was listed among the exceptions it is not;
+# ``vertexchat.GoogleError`` still resolves (with a DeprecationWarning).
+GoogleError = GoogleStatus
 
 
 def _number(value: object) -> float | None:
@@ -181,7 +192,7 @@ def clip_text(text: str, limit: int) -> str:
 
 def parse_google_error(
     body: Any, *, max_message: int = DEFAULT_MAX_MESSAGE_CHARS
-) -> GoogleError | None:
+) -> GoogleStatus | None:
     """Read Google's error model from a decoded JSON body, as an object or a one-item array.
 
     Only values of the documented types are kept (a ``message`` that is not a string reads as
@@ -198,7 +209,7 @@ def parse_google_error(
     message = error.get("message")
     status = error.get("status")
     details = error.get("details")
-    return GoogleError(
+    return GoogleStatus(
         code=code if isinstance(code, int) and not isinstance(code, bool) else None,
         message=clip_text(message, max_message) if isinstance(message, str) else "",
         status=clip_text(status, 100) if isinstance(status, str) else None,
@@ -214,7 +225,7 @@ class APIStatusError(APIError):
         message: str,
         *,
         response: httpx.Response,
-        error: GoogleError | None = None,
+        error: GoogleStatus | None = None,
         body: Any = None,
     ) -> None:
         super().__init__(message, request=response.request)
@@ -282,7 +293,7 @@ class StreamError(APIError):
         message: str,
         *,
         request: httpx.Request | None = None,
-        error: GoogleError | None = None,
+        error: GoogleStatus | None = None,
     ) -> None:
         super().__init__(message, request=request)
         self.error = error

@@ -1,85 +1,70 @@
-"""The ``httpx.AsyncClient`` a ``Client`` sends through, kept valid across event loops.
+"""Which event loop is running: the one place vertexchat tells event loops apart.
 
-Connections belong to the event loop that opened them. Scripts and test suites often call
-``asyncio.run()`` several times with one ``Client``; reusing the first loop's pool in the
-second fails with "Event loop is closed". A client we own is therefore made per event loop
-(on ``PooledHTTP11Transport``, or httpx's default transport when a proxy is configured),
-and one left behind by a finished loop is dropped (its sockets are closed by the transport's
-own finalizer, not awaited on a loop that no longer runs). A borrowed client is used as is.
+Sockets, locks and events belong to the event loop that made them. Scripts and test suites
+often call ``asyncio.run()`` several times with one ``Client``, or mix asyncio and trio; what a
+finished loop made must then be made again. The modules that hold such things ask this one:
+``LoopWatch`` says when another loop is running than last time (the HTTP client and the
+connection pool start afresh), ``PerLoop`` keeps one value per loop and owner (auth's lock).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import warnings
-from typing import Any
+import weakref
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import anyio.lowlevel
-import httpx
 
-__all__ = ["LoopBoundHTTPClient"]
+__all__ = ["LoopWatch", "PerLoop"]
 
-logger = logging.getLogger("vertexchat")
-
-
-_PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
-def _proxy_configured() -> bool:
-    """Whether httpx would route through a proxy taken from the environment."""
-    return any(os.environ.get(name) or os.environ.get(name.upper()) for name in _PROXY_VARIABLES)
+class LoopWatch:
+    """Remembers the event loop it last saw running."""
 
+    __slots__ = ("_loop",)
 
-class LoopBoundHTTPClient:
-    """Hands out the ``httpx.AsyncClient`` for the running loop; owns it unless borrowed."""
-
-    def __init__(self, borrowed: httpx.AsyncClient | None, *, timeout: Any) -> None:
-        self._borrowed = borrowed
-        self._timeout = timeout
-        self._client: httpx.AsyncClient | None = None
+    def __init__(self) -> None:
         self._loop: object = None
-        self._closed = False
-        if borrowed is None and _proxy_configured():
-            logger.info(
-                "vertexchat: a proxy is configured (HTTPS_PROXY/HTTP_PROXY/ALL_PROXY), so this "
-                "client sends through httpx's default transport, not PooledHTTP11Transport"
-            )
 
-    async def get(self) -> httpx.AsyncClient:
-        """The client to send through on the running loop."""
-        if self._borrowed is not None:
-            return self._borrowed
-        if self._closed:
-            raise RuntimeError("this vertexchat.Client has been closed")
+    def moved(self) -> bool:
+        """Whether the running loop differs from the one seen last (which it now remembers)."""
         loop = anyio.lowlevel.current_token()
-        if self._client is None or loop != self._loop:
-            self._client = self._new_client()
-            self._loop = loop
-        return self._client
+        if loop == self._loop:
+            return False
+        self._loop = loop
+        return True
 
-    def _new_client(self) -> httpx.AsyncClient:
-        from ._transport import DEFAULT_LIMITS, PooledHTTP11Transport
+    def on_current(self) -> bool:
+        """Whether the loop seen last is the one running now (so its sockets can be closed)."""
+        try:
+            return anyio.lowlevel.current_token() == self._loop
+        except RuntimeError:  # no event loop is running at all
+            return False
 
-        if _proxy_configured():
-            # Our pool speaks plain HTTP/1.1 only; httpx's own honours proxy settings.
-            return httpx.AsyncClient(timeout=self._timeout, limits=DEFAULT_LIMITS)
-        transport = PooledHTTP11Transport(limits=DEFAULT_LIMITS)
-        return httpx.AsyncClient(timeout=self._timeout, transport=transport)
 
-    async def aclose(self) -> None:
-        """Close the owned client (on the loop that made it); a borrowed one stays open."""
-        self._closed = True
-        client, self._client = self._client, None
-        if client is not None and self._loop == anyio.lowlevel.current_token():
-            await client.aclose()
+class PerLoop(Generic[_K, _V]):
+    """One value per running event loop and owner, made by ``factory`` on first use.
 
-    def __del__(self) -> None:
-        if self._client is not None and not self._closed:
-            with warnings.catch_warnings():
-                warnings.simplefilter("default")
-                warnings.warn(
-                    "vertexchat.Client was not closed; use 'async with' or 'await aclose()'",
-                    ResourceWarning,
-                    stacklevel=1,
-                )
+    Owners are held weakly, and a loop's values go with the loop.
+    """
+
+    def __init__(self, name: str, factory: Callable[[], _V]) -> None:
+        self._factory = factory
+        self._values: anyio.lowlevel.RunVar[weakref.WeakKeyDictionary[_K, _V]] = (
+            anyio.lowlevel.RunVar(name)
+        )
+
+    def get(self, owner: _K) -> _V:
+        """The value for ``owner`` in the running loop."""
+        try:
+            values = self._values.get()
+        except LookupError:
+            values = weakref.WeakKeyDictionary()
+            self._values.set(values)
+        value = values.get(owner)
+        if value is None:
+            value = values[owner] = self._factory()
+        return value

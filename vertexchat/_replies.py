@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ._exceptions import (
     DEFAULT_MAX_MESSAGE_CHARS,
     APIError,
-    GoogleError,
+    GoogleStatus,
     ResponseValidationError,
     StreamError,
     clip_text,
@@ -110,7 +110,7 @@ def _carried_error(
     if error is None:
         if not (isinstance(body, dict) and isinstance(body.get("error"), str)):
             return None
-        error = GoogleError(
+        error = GoogleStatus(
             code=None, message=clip_text(body["error"], max_message), status=None, details=[]
         )
     label = error.status or error.code or "error"

@@ -30,6 +30,7 @@ __all__ = [
     "CompletionTokensDetails",
     "ExtraContentOut",
     "FunctionCallOut",
+    "GoogleExtraContentOut",
     "MessageAudio",
     "PromptTokensDetails",
     "ToolCallOut",
@@ -50,7 +51,9 @@ class _Lenient(BaseModel):
 # --- responses ----------------------------------------------------------------------------------
 
 
-class _GoogleExtraContentOut(_Lenient):
+class GoogleExtraContentOut(_Lenient):
+    """``extra_content.google`` in a response: thought flag, signature, generated media type."""
+
     thought: bool | None = None
     thought_signature: str | None = None
     mime_type: str | None = None
@@ -59,7 +62,7 @@ class _GoogleExtraContentOut(_Lenient):
 class ExtraContentOut(_Lenient):
     """``extra_content`` on a response message, delta or tool call."""
 
-    google: _GoogleExtraContentOut | None = None
+    google: GoogleExtraContentOut | None = None
 
     @property
     def thought_signature(self) -> str | None:

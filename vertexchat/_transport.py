@@ -23,7 +23,6 @@ from collections import deque
 from collections.abc import Mapping
 
 import anyio
-import anyio.lowlevel
 import httpx
 
 from vertexchat._connection import (
@@ -38,6 +37,7 @@ from vertexchat._connection import (
     write_and_read_head,
 )
 from vertexchat._fdlimit import fit_connection_limit
+from vertexchat._loop import LoopWatch
 from vertexchat._tls import CertTypes, VerifyTypes, tls_context
 
 __all__ = ["DEFAULT_LIMITS", "RESENDS_EXTENSION", "PooledHTTP11Transport"]
@@ -89,7 +89,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         self._active = 0
         self._waiters: deque[anyio.Event] = deque()
         self._closed = False
-        self._loop_token: object = None
+        self._loop = LoopWatch()
 
     @property
     def max_connections(self) -> int:
@@ -112,7 +112,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             raise RuntimeError("the transport is closed")
         origin = _origin(request.url)
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
-        if anyio.lowlevel.current_token() != self._loop_token:
+        if self._loop.moved():
             self._adopt_current_loop()
         await self._acquire_slot(timeouts.get("pool"))
         try:
@@ -200,7 +200,6 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         Sockets and waiters of a finished loop cannot be used or even closed from this one,
         so they are forgotten; a request still running there could never complete anyway.
         """
-        self._loop_token = anyio.lowlevel.current_token()
         self._idle.clear()
         self._idle_count = 0
         self._open_count = 0

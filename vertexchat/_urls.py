@@ -7,9 +7,18 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["API_VERSIONS", "OPENAPI_ENDPOINT", "build_base_url", "chat_completions_url"]
+__all__ = [
+    "API_VERSIONS",
+    "DEFAULT_MODEL",
+    "OPENAPI_ENDPOINT",
+    "build_base_url",
+    "chat_completions_url",
+]
 
 API_VERSIONS = ("v1", "v1beta1")
+DEFAULT_MODEL = "google/gemini-2.5-flash"
+"""The model the command line and ``vertexchat doctor`` use when none is given."""
+
 OPENAPI_ENDPOINT = "openapi"
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 

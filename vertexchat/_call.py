@@ -1,0 +1,375 @@
+"""The call pipeline: every request vertexchat sends goes through ``Call``.
+
+Edge module. One attempt is: take a limiter slot → send (auth inside) → map lower-layer errors
+→ turn an error status into its exception → hand the response to the caller, who reads it and
+``finish``es the attempt, which gives the slot back. ``Call.run`` is the one retry loop: plain
+calls, streams (before the caller has seen a chunk) and ``client.batch`` items all retry
+through it, so ``error.attempts`` and the limiter see every attempt the same way.
+
+``lower_layer_error`` is the one place an httpx, transport or google-auth exception becomes a
+vertexchat error. ``CallObserver`` is the seam for instrumentation: ``Pipeline.observe`` makes
+one per call, which hears each attempt start, respond or fail (with the retry delay), a
+stream's first chunk, and the call's end.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import anyio
+import httpx
+
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    CredentialsError,
+    RateLimitError,
+    ResponseValidationError,
+    StreamError,
+    VertexChatError,
+    status_error_from_response,
+)
+from ._http_client import LoopBoundHTTPClient
+from ._limiter import AdaptiveLimiter
+from ._replies import parse_completion
+from ._response_models import ChatCompletion
+from ._retry import RetryPolicy
+from ._separate import separate_completion
+
+if TYPE_CHECKING:
+    from ._request_models import ChatCompletionRequest
+
+__all__ = ["Attempt", "Call", "CallObserver", "Pipeline", "lower_layer_error", "plan_retry"]
+
+logger = logging.getLogger("vertexchat")
+_T = TypeVar("_T")
+
+
+class CallObserver(Protocol):
+    """What one call tells its observer, in order (``_observe.CallObserver`` implements it).
+
+    ``attempt_started`` before each attempt; ``response_received`` when its head arrived with
+    a success status; ``attempt_failed`` when it failed (``retry_in``: the wait before the next
+    attempt, None if final); ``first_chunk`` for a stream's first chunk; ``finished`` once at
+    the end (a stream ends when exhausted or closed). Called synchronously: keep them cheap.
+    """
+
+    def attempt_started(self) -> None: ...
+
+    def response_received(self, status: int, request_id: str | None = None) -> None: ...
+
+    def attempt_failed(self, error: BaseException, *, retry_in: float | None = None) -> None: ...
+
+    def first_chunk(self) -> None: ...
+
+    def finished(
+        self, completion: ChatCompletion | None = None, error: BaseException | None = None
+    ) -> None: ...
+
+
+ObserverFactory = Callable[["ChatCompletionRequest", "Call"], "CallObserver | None"]
+"""Makes the observer of one call (or None); set as ``Pipeline.observe``."""
+
+
+class Pipeline:
+    """What every call of one client shares: the parsed URL, headers, auth and HTTP client."""
+
+    def __init__(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        http: LoopBoundHTTPClient,
+        auth: httpx.Auth | None,
+    ) -> None:
+        self.url = httpx.URL(url)
+        self.headers = dict(headers)
+        self.http = http
+        self.auth = auth
+        self.observe: ObserverFactory | None = None
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send through the client for the running event loop; the body is left unread."""
+        client = await self.http.get()
+        return await client.send(request, auth=self.auth, stream=True)
+
+
+class Attempt:
+    """One sent request whose response head arrived; holds its limiter slot until ``finish``."""
+
+    __slots__ = ("_held", "call", "response")
+
+    def __init__(self, call: Call, response: httpx.Response) -> None:
+        self.call = call
+        self.response = response
+        self._held = True
+
+    async def read(self) -> bytes:
+        """The whole body (the response is closed afterwards)."""
+        return await read_body(self.response)
+
+    async def finish(self, tokens: int = 0) -> None:
+        """Close the response and give the slot back (``tokens`` used, for the TPM budget)."""
+        if not self._held:
+            return
+        self._held = False
+        try:
+            await self.response.aclose()
+        finally:
+            self.call.release(tokens=tokens)
+
+
+class Call:
+    """One logical call: the same body sent until it succeeds or the retry policy gives up."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        body: bytes,
+        *,
+        policy: RetryPolicy,
+        timeouts: dict[str, Any],
+        deadline: float | None,
+        limiter: AdaptiveLimiter | None,
+        extra_headers: Mapping[str, str] | None = None,
+        thought_marker: str | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.body = body
+        self.policy = policy
+        self.timeouts = timeouts
+        self.deadline = deadline
+        self.expires_at = math.inf if deadline is None else anyio.current_time() + deadline
+        self.limiter = limiter
+        self.headers = {**pipeline.headers, **extra_headers} if extra_headers else pipeline.headers
+        self.thought_marker = thought_marker
+        self.attempts = 0
+        self.observer: CallObserver | None = None
+        self._ended = False
+
+    # --- the retry loop ---------------------------------------------------------------------
+
+    async def run(
+        self, attempt: Callable[[], Awaitable[_T]], *, after: APIError | None = None
+    ) -> _T:
+        """Run ``attempt`` until it succeeds or the policy gives up: the one retry loop.
+
+        ``after`` is the failure of an attempt already made (a stream cut before the caller
+        saw anything), which is planned like any other before ``attempt`` runs again.
+        """
+        if self.expires_at == math.inf:
+            return await self._retrying(attempt, after)
+        with anyio.CancelScope(deadline=self.expires_at):
+            return await self._retrying(attempt, after)
+        raise self.failed(APITimeoutError(f"call deadline of {self.deadline}s exceeded"))
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[_T]], error: APIError | None) -> _T:
+        while True:
+            if error is not None:
+                delay = self._plan(error)
+                if delay is None:
+                    raise error
+                await anyio.sleep(delay)
+            self.attempts += 1
+            try:
+                return await attempt()
+            except APIError as exc:
+                error = exc
+
+    def _plan(self, error: APIError) -> float | None:
+        if self.expires_at != math.inf and anyio.current_time() >= self.expires_at:
+            delay = None
+        else:
+            delay = plan_retry(error, self.attempts, self.policy)
+        self.failed(error, delay)
+        return delay
+
+    def failed(self, error: _E, delay: float | None = None) -> _E:
+        """Record that the latest attempt ended in ``error`` (``delay``: None if final)."""
+        error.attempts = self.attempts
+        if self.observer is not None:
+            self.observer.attempt_failed(error, retry_in=delay)
+        return error
+
+    def end(
+        self, completion: ChatCompletion | None = None, error: BaseException | None = None
+    ) -> None:
+        """The call is over (told once): its ``completion``, or the ``error`` it ended with."""
+        if self._ended:
+            return
+        self._ended = True
+        if self.observer is not None:
+            self.observer.finished(completion, error)
+
+    # --- one attempt ------------------------------------------------------------------------
+
+    async def open(self) -> Attempt:
+        """Take a slot and send; an ``Attempt`` whose status is < 400, or the mapped error."""
+        if self.observer is not None:
+            self.observer.attempt_started()
+        limiter = self.limiter
+        if limiter is not None:
+            await limiter.acquire()
+        try:
+            response = await self._send()
+        except BaseException as exc:
+            self.release(exc)
+            raise
+        if self.observer is not None:
+            self.observer.response_received(response.status_code)
+        return Attempt(self, response)
+
+    def release(self, error: BaseException | None = None, tokens: int = 0) -> None:
+        """Give an attempt's limiter slot back; a 429 tells the limiter to slow down."""
+        limiter = self.limiter
+        if limiter is not None:
+            limiter.release(throttled=isinstance(error, RateLimitError), tokens=tokens)
+
+    async def _send(self) -> httpx.Response:
+        request = httpx.Request(
+            "POST",
+            self.pipeline.url,
+            headers=self.headers,
+            content=self.body,
+            extensions={"timeout": self.timeouts},
+        )
+        bound = _head_bound(self.timeouts)
+        try:
+            if bound is None:
+                response = await self.pipeline.send(request)
+            else:
+                with anyio.move_on_after(bound) as scope:
+                    response = await self.pipeline.send(request)
+                if scope.cancelled_caught:
+                    raise APITimeoutError(
+                        f"no response head within {bound:g}s (the sum of the timeouts)",
+                        request=request,
+                    )
+        except Exception as exc:
+            mapped = lower_layer_error(exc, request, "sending the request")
+            if mapped is None:
+                raise
+            raise mapped from exc
+        if response.status_code >= 400:
+            raise await _status_error(response)
+        return response
+
+    # --- plain (non-streaming) calls ----------------------------------------------------------
+
+    async def complete(self) -> ChatCompletion:
+        """The completion, after retries."""
+        try:
+            completion = await self.run(self._complete_once)
+        except BaseException as exc:
+            self.end(error=exc)
+            raise
+        self.end(completion)
+        return completion
+
+    async def _complete_once(self) -> ChatCompletion:
+        attempt = await self.open()
+        completion: ChatCompletion | None = None
+        try:
+            completion = parse_completion(await attempt.read(), attempt.response)
+        finally:
+            usage = completion.usage if completion is not None else None
+            await attempt.finish(tokens=usage.total_tokens if usage is not None else 0)
+        if self.thought_marker:
+            separate_completion(completion, self.thought_marker)
+        return completion
+
+
+_E = TypeVar("_E", bound=APIError)
+
+
+def lower_layer_error(
+    exc: BaseException, request: httpx.Request | None, during: str
+) -> VertexChatError | None:
+    """The vertexchat error for an httpx, transport or google-auth exception (None otherwise).
+
+    The one place lower-layer exceptions are mapped, most specific first; callers raise the
+    result ``from exc``.
+    """
+    if isinstance(exc, VertexChatError):
+        return None  # already ours
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"{during} timed out: {exc!r}", request=request)
+    if isinstance(exc, httpx.TransportError):
+        return APIConnectionError(f"{during} failed: {exc!r}", request=request)
+    if isinstance(exc, httpx.DecodingError):
+        return ResponseValidationError(f"{during}: undecodable body: {exc!r}", request=request)
+    if type(exc).__module__.startswith("google.auth"):
+        # A user's own google-auth based httpx.Auth; the message may carry secrets, so only
+        # the type is kept here (the cause chain has the rest).
+        return CredentialsError(f"Google authentication failed: {type(exc).__name__}")
+    return None
+
+
+async def read_body(response: httpx.Response) -> bytes:
+    """The whole body of a response, which is closed afterwards (errors mapped)."""
+    try:
+        return await response.aread()
+    except Exception as exc:
+        mapped = lower_layer_error(exc, response.request, "reading the response")
+        if mapped is None:
+            raise
+        raise mapped from exc
+    finally:
+        await response.aclose()
+
+
+async def _status_error(response: httpx.Response) -> APIStatusError:
+    try:
+        content = await read_body(response)
+    except APIError:
+        content = b""
+    return status_error_from_response(response, content)
+
+
+def _head_bound(timeouts: Mapping[str, float | None]) -> float | None:
+    """The longest an attempt waits for its response head: all four timeouts added up.
+
+    httpx's timeouts bound each socket operation; a server trickling its head a byte at a
+    time would otherwise never time out.
+    """
+    read = timeouts.get("read")
+    if read is None:
+        return None
+    return read + sum(timeouts.get(name) or 0.0 for name in ("connect", "write", "pool"))
+
+
+def plan_retry(error: APIError, attempts: int, policy: RetryPolicy) -> float | None:
+    """Seconds to wait before another attempt after ``error`` (logged), or None if it is final."""
+    if attempts >= policy.max_attempts or not _is_retryable(error, policy):
+        return None
+    delay = policy.delay(attempts, server_delay=_server_delay(error), random=random.random)
+    logger.info(
+        "vertexchat: attempt %d/%d failed (%s); retrying in %.2fs",
+        attempts,
+        policy.max_attempts,
+        _describe(error),
+        delay,
+    )
+    return delay
+
+
+def _is_retryable(error: APIError, policy: RetryPolicy) -> bool:
+    if isinstance(error, APIStatusError):
+        return policy.should_retry_status(error.status_code)
+    # No response, or a stream that failed before anyone saw a chunk: nothing was delivered.
+    return isinstance(error, (APIConnectionError, StreamError))
+
+
+def _server_delay(error: APIError) -> float | None:
+    return error.retry_after if isinstance(error, APIStatusError) else None
+
+
+def _describe(error: APIError) -> str:
+    if isinstance(error, APIStatusError):
+        return f"HTTP {error.status_code}" + (f" {error.status}" if error.status else "")
+    return type(error).__name__

@@ -1,0 +1,84 @@
+"""The ``httpx.AsyncClient`` a ``Client`` sends through, kept valid across event loops.
+
+Connections belong to the event loop that opened them. Scripts and test suites often call
+``asyncio.run()`` several times with one ``Client``; reusing the first loop's pool in the
+second fails with "Event loop is closed". A client we own is therefore made per event loop
+(on ``PooledHTTP11Transport``, or httpx's default transport when a proxy is configured),
+and one left behind by a finished loop is dropped (its sockets are closed by the transport's
+own finalizer, not awaited on a loop that no longer runs). A borrowed client is used as is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import Any
+
+import httpx
+
+from ._loop import LoopWatch
+
+__all__ = ["LoopBoundHTTPClient"]
+
+logger = logging.getLogger("vertexchat")
+
+
+_PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
+
+
+def _proxy_configured() -> bool:
+    """Whether httpx would route through a proxy taken from the environment."""
+    return any(os.environ.get(name) or os.environ.get(name.upper()) for name in _PROXY_VARIABLES)
+
+
+class LoopBoundHTTPClient:
+    """Hands out the ``httpx.AsyncClient`` for the running loop; owns it unless borrowed."""
+
+    def __init__(self, borrowed: httpx.AsyncClient | None, *, timeout: Any) -> None:
+        self._borrowed = borrowed
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+        self._loop = LoopWatch()
+        self._closed = False
+        if borrowed is None and _proxy_configured():
+            logger.info(
+                "vertexchat: a proxy is configured (HTTPS_PROXY/HTTP_PROXY/ALL_PROXY), so this "
+                "client sends through httpx's default transport, not PooledHTTP11Transport"
+            )
+
+    async def get(self) -> httpx.AsyncClient:
+        """The client to send through on the running loop."""
+        if self._borrowed is not None:
+            return self._borrowed
+        if self._closed:
+            raise RuntimeError("this vertexchat.Client has been closed")
+        if self._loop.moved() or self._client is None:
+            self._client = self._new_client()
+        return self._client
+
+    def _new_client(self) -> httpx.AsyncClient:
+        from ._transport import DEFAULT_LIMITS, PooledHTTP11Transport
+
+        if _proxy_configured():
+            # Our pool speaks plain HTTP/1.1 only; httpx's own honours proxy settings.
+            return httpx.AsyncClient(timeout=self._timeout, limits=DEFAULT_LIMITS)
+        transport = PooledHTTP11Transport(limits=DEFAULT_LIMITS)
+        return httpx.AsyncClient(timeout=self._timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        """Close the owned client (on the loop that made it); a borrowed one stays open."""
+        self._closed = True
+        client, self._client = self._client, None
+        if client is not None and self._loop.on_current():
+            await client.aclose()
+
+    def __del__(self) -> None:
+        if self._client is not None and not self._closed:
+            with warnings.catch_warnings():
+                warnings.simplefilter("default")
+                warnings.warn(
+                    "vertexchat.Client was not closed; use 'async with' or 'await aclose()'",
+                    ResourceWarning,
+                    stacklevel=1,
+                )

@@ -1,0 +1,165 @@
+"""``client.chat.completions``: the resource methods, above the helpers they expose.
+
+Edge module. ``prepare_call`` is the one place ``create()`` parameters and per-call options
+become a ``Call`` (validated body, retry policy, timeouts, deadline, limiter); ``create`` and
+``client.batch`` both use it, then run the call through the pipeline in ``_call``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+from pydantic import BaseModel
+
+from ._call import Call
+from ._limiter import AdaptiveLimiter
+from ._options import (
+    USE_CLIENT_DEFAULT,
+    TimeoutLike,
+    UseClientDefault,
+    resolve,
+    retry_policy,
+    timeout_extension,
+)
+from ._request import build_request, encode_request
+from ._response_models import ChatCompletion
+from ._retry import RetryPolicy
+from ._streaming import ChatCompletionStream, open_stream
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._structured import ParsedChatCompletion, ParsedChatCompletionStream
+    from ._tools import FunctionTool
+
+__all__ = ["Chat", "Completions", "prepare_call"]
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def prepare_call(
+    client: Client,
+    params: Mapping[str, Any],
+    *,
+    timeout: TimeoutLike | UseClientDefault = USE_CLIENT_DEFAULT,
+    deadline: float | UseClientDefault | None = USE_CLIENT_DEFAULT,
+    max_retries: int | UseClientDefault = USE_CLIENT_DEFAULT,
+    extra_headers: Mapping[str, str] | None = None,
+    policy: RetryPolicy | None = None,
+    limiter: AdaptiveLimiter | None = None,
+) -> tuple[Call, bool]:
+    """Validate ``create()`` parameters into a ``Call``, and whether it streams.
+
+    ``policy`` and ``limiter`` replace the client's (a batch brings its own).
+    """
+    request = build_request(params, publisher_model=client._publisher_model)
+    body = encode_request(request, params)
+    call = Call(
+        client._pipeline,
+        body,
+        policy=retry_policy(policy or client.retry_policy, max_retries),
+        timeouts=timeout_extension(resolve(timeout, client.timeout)),
+        deadline=resolve(deadline, client.deadline),
+        limiter=limiter or client.limiter,
+        extra_headers=extra_headers,
+        thought_marker=request.thought_tag_marker,
+    )
+    observe = client._pipeline.observe
+    if observe is not None:
+        call.observer = observe(request, call)
+    return call, bool(request.stream)
+
+
+class Chat:
+    """``client.chat``."""
+
+    def __init__(self, client: Client) -> None:
+        self.completions = Completions(client)
+
+
+class Completions:
+    """``client.chat.completions``: ``create``, ``parse`` (structured output), ``run_tools``."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @overload
+    async def create(
+        self,
+        *,
+        stream: Literal[True],
+        timeout: TimeoutLike | UseClientDefault = ...,
+        deadline: float | UseClientDefault | None = ...,
+        max_retries: int | UseClientDefault = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        **params: Any,
+    ) -> ChatCompletionStream: ...
+
+    @overload
+    async def create(
+        self,
+        *,
+        stream: Literal[False] | None = ...,
+        timeout: TimeoutLike | UseClientDefault = ...,
+        deadline: float | UseClientDefault | None = ...,
+        max_retries: int | UseClientDefault = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        **params: Any,
+    ) -> ChatCompletion: ...
+
+    async def create(
+        self,
+        *,
+        timeout: TimeoutLike | UseClientDefault = USE_CLIENT_DEFAULT,
+        deadline: float | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        max_retries: int | UseClientDefault = USE_CLIENT_DEFAULT,
+        extra_headers: Mapping[str, str] | None = None,
+        **params: Any,
+    ) -> ChatCompletion | ChatCompletionStream:
+        """Create a chat completion; with ``stream=True`` return a ``ChatCompletionStream``.
+
+        ``params`` are the request fields (``model``, ``messages``, ``temperature``,
+        ``tools``, ``response_format``, ``extra_body={"google": {…}}``, …), validated before
+        anything is sent. ``None`` values count as not given.
+        """
+        call, stream = prepare_call(
+            self._client,
+            params,
+            timeout=timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
+        )
+        if stream:
+            return await open_stream(call)
+        return await call.complete()
+
+    @overload
+    async def parse(
+        self, *, response_format: type[_M], stream: Literal[True], **params: Any
+    ) -> ParsedChatCompletionStream[_M]: ...
+
+    @overload
+    async def parse(
+        self, *, response_format: type[_M], stream: Literal[False] | None = ..., **params: Any
+    ) -> ParsedChatCompletion[_M]: ...
+
+    async def parse(
+        self, *, response_format: type[_M], stream: bool | None = None, **params: Any
+    ) -> ParsedChatCompletion[_M] | ParsedChatCompletionStream[_M]:
+        """Like ``create``, with ``message.parsed`` validated into the ``response_format`` model.
+
+        The Pydantic model is sent as a ``json_schema`` response format in the subset Vertex
+        accepts; output that does not validate raises ``OutputParseError``.
+        """
+        from ._structured import parse
+
+        return await parse(self, response_format=response_format, stream=stream, **params)
+
+    async def run_tools(
+        self, *, messages: list[Any], tools: Sequence[FunctionTool[Any]], **params: Any
+    ) -> ChatCompletion:
+        """Call, run the requested tools, send their results, repeat; see ``run_tool_loop``."""
+        from ._tools import run_tool_loop
+
+        return await run_tool_loop(self, messages=messages, tools=tools, **params)
