@@ -199,21 +199,44 @@ def test_params_name_the_models_the_fields_take() -> None:
 # not hidden by the lazy importer, the deprecated alias is not catchable, and correct code
 # written the way users write it (dict messages, TypedDict kwargs, every auth kind) type-checks.
 SNIPPET = """\
+from typing import Any
+
 import httpx
+from pydantic import BaseModel
 
 import vertexchat
 from vertexchat.types import ChatCompletion, Choice, CompletionCreateParams, GoogleStatus
 
 
-async def main() -> None:
+class Answer(BaseModel):
+    text: str
+
+
+async def main(flag: bool, loose: dict[str, Any]) -> None:
     broken = vertexchat.Clinet(base_url="http://127.0.0.1:9", auth=None)  # ERROR
     async with vertexchat.Client(base_url="http://127.0.0.1:9", auth=None) as client:
-        completion: ChatCompletion = await client.chat.completions.create(
+        completions = client.chat.completions
+        await completions.create(model="m", messages=[], temprature=1)  # ERROR
+        await completions.parse(response_format=Answer, messages=[], temprature=1)  # ERROR
+        await completions.run_tools(messages=[], tools=[], temprature=1)  # ERROR
+        await completions.run_tools(messages=[], tools=[], stream=True)  # ERROR
+        client.batch([{"messages": []}], concurency=8)  # ERROR
+        completion: ChatCompletion = await completions.create(
             model="m", messages=[{"role": "user", "content": "hi"}], temperature=1
         )
         choice: Choice = completion.choices[0]
         params: CompletionCreateParams = {"messages": [], "max_tokens": 5}
-        await client.chat.completions.create(**params)
+        await completions.create(**params, timeout=5.0)
+        await completions.create(**loose)
+        stream: vertexchat.ChatCompletionStream = await completions.create(
+            messages=[], stream=True
+        )
+        either = await completions.create(messages=[], stream=flag)
+        parsed = await completions.parse(response_format=Answer, messages=[], max_retries=1)
+        answer: Answer | None = parsed.choices[0].message.parsed
+        async with client.batch([{"messages": []}], concurrency=8, timeout=5.0) as run:
+            print(run)
+        print(stream, either, answer)
     try:
         print(broken, choice)
     except vertexchat.GoogleError:  # ERROR
@@ -250,3 +273,10 @@ def test_mypy_strict_reports_exactly_the_mistakes(tmp_path: Path) -> None:
     by_text = {lines[number - 1].strip(): message for number, message in errors.items()}
     assert 'maybe "Client"' in by_text[next(t for t in by_text if "Clinet" in t)]
     assert "BaseException" in by_text[next(t for t in by_text if "GoogleError" in t)]
+    for text, message in by_text.items():
+        if "temprature" in text:
+            assert '"temprature"' in message, message
+        if "stream=True" in text:
+            assert '"stream"' in message, message
+        if "concurency" in text:
+            assert '"concurency"' in message, message

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeAlias, Union
 
 import httpx
 
@@ -37,6 +37,7 @@ __all__ = [
     "ADC",
     "CLOUD_PLATFORM_SCOPE",
     "ApplicationDefault",
+    "AuthLike",
     "BearerToken",
     "GoogleAuth",
     "resolve_auth",
@@ -60,6 +61,11 @@ class ApplicationDefault:
 
 
 ADC: Final = ApplicationDefault()
+
+AuthLike: TypeAlias = Union[str, httpx.Auth, "Credentials", ApplicationDefault, None]
+"""What ``Client(auth=…)`` takes: ``ADC`` (the default), a static token, any ``httpx.Auth``
+(``GoogleAuth``, ``BearerToken``, ``httpx.BasicAuth``, …), google-auth ``Credentials``, or
+``None`` for no ``Authorization`` header."""
 
 
 class BearerToken(httpx.Auth):

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ._auth import ADC
+from ._auth import ADC, AuthLike
 from ._client import Client
 from ._jsonl import UsageError
 from ._urls import DEFAULT_MODEL
@@ -64,13 +64,13 @@ async def open_client(args: argparse.Namespace, **options: Any) -> AsyncIterator
         ):
             yield client
         return
-    auth: object = None if args.no_auth else (args.token or ADC)
+    auth: AuthLike = None if args.no_auth else (args.token or ADC)
     async with _client(args, base_url=args.base_url, auth=auth, **options) as client:
         yield client
 
 
 def _client(
-    args: argparse.Namespace, *, base_url: str | None, auth: object, **options: Any
+    args: argparse.Namespace, *, base_url: str | None, auth: AuthLike, **options: Any
 ) -> Client:
     if args.timeout is not None:
         options["timeout"] = args.timeout

@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from ._auth import ADC, resolve_auth
+from ._auth import ADC, AuthLike, resolve_auth
 from ._doctor import Check, DoctorTarget, run_doctor
 from ._probes import COST_NOTE, ProbeResult, run_probes
 from ._urls import DEFAULT_MODEL
@@ -106,7 +106,7 @@ async def _target(args: argparse.Namespace) -> AsyncIterator[DoctorTarget]:
 
 
 def _make(
-    args: argparse.Namespace, model: str, options: dict[str, Any], *, auth: object, label: str
+    args: argparse.Namespace, model: str, options: dict[str, Any], *, auth: AuthLike, label: str
 ) -> DoctorTarget:
     return DoctorTarget(
         project=args.project,

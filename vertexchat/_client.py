@@ -8,24 +8,28 @@ its own configuration. Every request goes through the client's ``Pipeline`` (``_
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from . import __version__
-from ._auth import ADC, resolve_auth
+from ._auth import ADC, AuthLike, resolve_auth
 from ._call import Pipeline
 from ._http_client import LoopBoundHTTPClient
 from ._limiter import AdaptiveLimiter
-from ._options import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, TimeoutLike
+from ._options import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, TimeoutLike, UseClientDefault
 from ._resources import Chat, Completions
 from ._retry import RetryPolicy
 from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url
 
 if TYPE_CHECKING:
     from ._batch import BatchRun
+    from ._progress import BatchStats
+    from ._request_models import ChatCompletionRequest
+
+    BatchItem = ChatCompletionRequest | Mapping[str, Any]
 
 __all__ = ["DEFAULT_TIMEOUT", "USE_CLIENT_DEFAULT", "Client", "Completions"]
 
@@ -53,7 +57,7 @@ class Client:
         api_version: str = "v1",
         base_url: str | httpx.URL | None = None,
         host: str | None = None,
-        auth: object = ADC,
+        auth: AuthLike = ADC,
         timeout: TimeoutLike = DEFAULT_TIMEOUT,
         deadline: float | None = None,
         max_retries: int | None = None,
@@ -130,15 +134,37 @@ class Client:
 
     def batch(
         self,
-        requests: Any,
+        requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
         *,
         concurrency: int = 64,
-        **options: Any,
+        max_retries: int | None = None,
+        limiter: AdaptiveLimiter | None = None,
+        on_progress: Callable[[BatchStats], None] | None = None,
+        buffer: int | None = None,
+        timeout: TimeoutLike | UseClientDefault = USE_CLIENT_DEFAULT,
+        deadline: float | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> BatchRun:
-        """Run many requests concurrently; iterate the result for ``BatchResult``s as they end."""
+        """Run many requests concurrently; iterate the result for ``BatchResult``s as they end.
+
+        Each item is a dict of ``create()`` parameters (per-item ``timeout``, ``deadline``,
+        ``extra_headers`` and ``max_retries`` allowed) or a ``ChatCompletionRequest``.
+        """
         from ._batch import BatchRun
 
-        return BatchRun(self, requests, concurrency=concurrency, **options)
+        options: dict[str, Any] = {"timeout": timeout, "deadline": deadline}
+        if extra_headers is not None:
+            options["extra_headers"] = extra_headers
+        return BatchRun(
+            self,
+            requests,
+            concurrency=concurrency,
+            max_retries=max_retries,
+            limiter=limiter,
+            on_progress=on_progress,
+            buffer=buffer,
+            **options,
+        )
 
 
 def _limiter_for(

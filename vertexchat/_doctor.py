@@ -22,7 +22,7 @@ import anyio.streams.tls
 import anyio.to_thread
 
 from ._adc_source import AdcSource, find_adc_source
-from ._auth import ADC, CLOUD_PLATFORM_SCOPE, GoogleAuth
+from ._auth import ADC, CLOUD_PLATFORM_SCOPE, AuthLike, GoogleAuth
 from ._diagnosis import Diagnosis, diagnose_credentials, diagnose_error, diagnose_refresh
 from ._exceptions import CredentialsError, VertexChatError
 
@@ -52,7 +52,7 @@ class DoctorTarget:
     location: str | None
     model: str
     client_options: dict[str, Any]
-    auth: object = ADC
+    auth: AuthLike = ADC
     auth_label: str = "Application Default Credentials"
     timeout: float = 60.0
 

@@ -28,7 +28,10 @@ from ._retry import RetryPolicy
 from ._streaming import ChatCompletionStream, open_stream
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing has it from 3.11 only
+
     from ._client import Client
+    from ._params import CompletionCreateParams, CompletionParseParams, RunToolsParams
     from ._structured import ParsedChatCompletion, ParsedChatCompletionStream
     from ._tools import FunctionTool
 
@@ -92,7 +95,7 @@ class Completions:
         deadline: float | UseClientDefault | None = ...,
         max_retries: int | UseClientDefault = ...,
         extra_headers: Mapping[str, str] | None = ...,
-        **params: Any,
+        **params: Unpack[CompletionCreateParams],
     ) -> ChatCompletionStream: ...
 
     @overload
@@ -104,8 +107,20 @@ class Completions:
         deadline: float | UseClientDefault | None = ...,
         max_retries: int | UseClientDefault = ...,
         extra_headers: Mapping[str, str] | None = ...,
-        **params: Any,
+        **params: Unpack[CompletionCreateParams],
     ) -> ChatCompletion: ...
+
+    @overload
+    async def create(
+        self,
+        *,
+        stream: bool | None = ...,
+        timeout: TimeoutLike | UseClientDefault = ...,
+        deadline: float | UseClientDefault | None = ...,
+        max_retries: int | UseClientDefault = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        **params: Unpack[CompletionCreateParams],
+    ) -> ChatCompletion | ChatCompletionStream: ...
 
     async def create(
         self,
@@ -136,12 +151,28 @@ class Completions:
 
     @overload
     async def parse(
-        self, *, response_format: type[_M], stream: Literal[True], **params: Any
+        self,
+        *,
+        response_format: type[_M],
+        stream: Literal[True],
+        timeout: TimeoutLike | UseClientDefault = ...,
+        deadline: float | UseClientDefault | None = ...,
+        max_retries: int | UseClientDefault = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        **params: Unpack[CompletionParseParams],
     ) -> ParsedChatCompletionStream[_M]: ...
 
     @overload
     async def parse(
-        self, *, response_format: type[_M], stream: Literal[False] | None = ..., **params: Any
+        self,
+        *,
+        response_format: type[_M],
+        stream: Literal[False] | None = ...,
+        timeout: TimeoutLike | UseClientDefault = ...,
+        deadline: float | UseClientDefault | None = ...,
+        max_retries: int | UseClientDefault = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        **params: Unpack[CompletionParseParams],
     ) -> ParsedChatCompletion[_M]: ...
 
     async def parse(
@@ -157,9 +188,39 @@ class Completions:
         return await parse(self, response_format=response_format, stream=stream, **params)
 
     async def run_tools(
-        self, *, messages: list[Any], tools: Sequence[FunctionTool[Any]], **params: Any
+        self,
+        *,
+        messages: list[Any],
+        tools: Sequence[FunctionTool[Any]],
+        max_rounds: int = 8,
+        tool_errors: Literal["send", "raise"] = "send",
+        timeout: TimeoutLike | UseClientDefault = USE_CLIENT_DEFAULT,
+        deadline: float | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        max_retries: int | UseClientDefault = USE_CLIENT_DEFAULT,
+        extra_headers: Mapping[str, str] | None = None,
+        **params: Unpack[RunToolsParams],
     ) -> ChatCompletion:
-        """Call, run the requested tools, send their results, repeat; see ``run_tool_loop``."""
+        """Call the model, run the tools it asks for, send the results, until it answers.
+
+        ``messages`` grows in place by each round's assistant turn and tool results. Calls of
+        one round run concurrently; a tool's exception goes back to the model as its result
+        (``tool_errors="send"``) or propagates (``"raise"``); more than ``max_rounds`` rounds
+        raise ``ToolLoopError``.
+        """
         from ._tools import run_tool_loop
 
-        return await run_tool_loop(self, messages=messages, tools=tools, **params)
+        options: dict[str, Any] = {
+            "timeout": timeout,
+            "deadline": deadline,
+            "max_retries": max_retries,
+            "extra_headers": extra_headers,
+        }
+        return await run_tool_loop(
+            self,
+            messages=messages,
+            tools=tools,
+            max_rounds=max_rounds,
+            tool_errors=tool_errors,
+            **options,
+            **params,
+        )

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ._auth import AuthLike
 from ._batch import BatchResult
 from ._client import Client
 from ._exceptions import (
@@ -105,7 +106,7 @@ class ClientRecipe:
 
     def client(self) -> Client:
         """A new ``Client`` as described (close it: ``async with`` or ``aclose()``)."""
-        auth: object = {"token": self.token, "none": None}.get(self.auth, _adc())
+        auth: AuthLike = {"token": self.token, "none": None}.get(self.auth, _adc())
         options: dict[str, Any] = {}
         if self.timeout is not None:
             options["timeout"] = self.timeout
@@ -125,7 +126,7 @@ class ClientRecipe:
         )
 
 
-def _adc() -> object:
+def _adc() -> AuthLike:
     from ._auth import ADC
 
     return ADC
