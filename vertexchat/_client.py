@@ -17,12 +17,14 @@ import httpx
 from . import __version__
 from ._auth import ADC, AuthLike, resolve_auth
 from ._call import Pipeline
+from ._exceptions import InvalidRequestError
 from ._http_client import LoopBoundHTTPClient
 from ._limiter import AdaptiveLimiter
+from ._limits import ResponseLimits
 from ._options import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, TimeoutLike, UseClientDefault
 from ._resources import Chat, Completions
 from ._retry import RetryPolicy
-from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url
+from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url, clear_text_host
 
 if TYPE_CHECKING:
     from ._batch import BatchRun
@@ -67,6 +69,8 @@ class Client:
         max_concurrency: int | None = None,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
+        response_limits: ResponseLimits | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         self.endpoint = endpoint or OPENAPI_ENDPOINT
         self.base_url = (
@@ -76,6 +80,8 @@ class Client:
         )
         self._publisher_model = base_url is None and self.endpoint == OPENAPI_ENDPOINT
         self._auth = resolve_auth(auth)
+        if not allow_insecure_http:
+            _refuse_clear_text(self.base_url, self._auth is not None, headers)
         self.timeout = timeout
         self.deadline = deadline
         policy = retry_policy or RetryPolicy()
@@ -87,8 +93,13 @@ class Client:
             **(headers or {}),
         }
         self._http = LoopBoundHTTPClient(http_client, timeout=timeout)
+        self.response_limits = response_limits or ResponseLimits()
         self._pipeline = Pipeline(
-            chat_completions_url(self.base_url), self._headers, self._http, self._auth
+            chat_completions_url(self.base_url),
+            self._headers,
+            self._http,
+            self._auth,
+            self.response_limits,
         )
         self.limiter = _limiter_for(max_concurrency, requests_per_minute, tokens_per_minute)
         self.chat = Chat(self)
@@ -165,6 +176,19 @@ class Client:
             buffer=buffer,
             **options,
         )
+
+
+def _refuse_clear_text(base_url: str, has_auth: bool, headers: Mapping[str, str] | None) -> None:
+    """Raise if credentials would cross a network in clear text (``allow_insecure_http`` off)."""
+    host = clear_text_host(base_url)
+    named = {name.lower() for name in headers or {}}
+    if host is None or not (has_auth or named & {"authorization", "x-goog-api-key"}):
+        return
+    raise InvalidRequestError(
+        f"base_url is plain http:// to {host}, which is not loopback: the credentials would "
+        "travel in clear text. Use https://, auth=None, or pass allow_insecure_http=True if "
+        "the network between you and that host is trusted."
+    )
 
 
 def _limiter_for(
