@@ -37,7 +37,7 @@ from vertexchat.sse import SSEDecoder, SSELimitError
 pytestmark = pytest.mark.fuzz
 
 FUZZ = settings(
-    max_examples=300,
+    max_examples=200,
     derandomize=True,
     database=None,
     deadline=None,  # the hard per-example timeout below is the bound; no timing flakiness
