@@ -13,7 +13,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import coldstart, fanout, imports, nonstreaming, report, sse_decode, streaming
+from benchmarks import (
+    coldstart,
+    fanout,
+    imports,
+    nonstreaming,
+    observability,
+    report,
+    sse_decode,
+    streaming,
+)
 from benchmarks.contenders import CONTENDERS
 from benchmarks.runner import Context, Section
 from benchmarks.server import WORK_DIR, benchmark_server
@@ -25,6 +34,7 @@ WORKLOADS: dict[str, Callable[[Context], Section]] = {
     "imports": imports.run,
     "coldstart": coldstart.run,
     "fanout": fanout.run,
+    "observability": observability.run,
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 QUICK_RESULTS = WORK_DIR / "RESULTS-quick.md"

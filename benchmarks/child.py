@@ -80,6 +80,10 @@ def measured_call(spec: dict[str, Any], contender: Any) -> Callable[[int], Await
 
 async def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Open, warm up, time the loop, close; return the numbers."""
+    if spec.get("telemetry"):
+        from benchmarks.observability import setup
+
+        setup(spec["telemetry"])  # before the client exists, as an application would
     contender = CONTENDERS[spec["contender"]]()
     await contender.open(spec["base_url"], spec.get("max_connections"))
     try:

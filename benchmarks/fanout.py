@@ -55,7 +55,7 @@ def in_flight_spec(ctx: Context, contender: str, level: int) -> dict[str, Any]:
         "concurrency": level,
         "requests": level,
         "warmup": 10,
-        "max_connections": level if contender == "httpx" else None,
+        "max_connections": level if contender in ("httpx", "aiohttp") else None,
     }
 
 

@@ -17,6 +17,7 @@ from benchmarks.runner import Context, Section, alternate
 CONCURRENCIES = (1, 64, 256)
 REQUESTS = {"full": 600, "quick": 100}
 TARGET_RATIO_VS_OPENAI = 0.5
+TARGET_RATIO_VS_AIOHTTP = 1.5
 
 
 def spec(ctx: Context, contender: str, concurrency: int) -> dict[str, Any]:
@@ -55,6 +56,16 @@ def run(ctx: Context) -> Section:
                 "vertexchat or OpenAI SDK",
             )
         )
+        if "aiohttp" in ctx.contenders:
+            section.targets.append(
+                ratio_target(
+                    f"non-streaming CPU/request at concurrency {concurrency} ≤ 1.5x raw aiohttp",
+                    medians.get("vertexchat"),
+                    medians.get("aiohttp"),
+                    TARGET_RATIO_VS_AIOHTTP,
+                    "vertexchat or raw aiohttp",
+                )
+            )
     requests = REQUESTS["quick" if ctx.quick else "full"]
     section.notes += [
         f"{requests} validated requests per run after a warm-up of concurrency + 20; "

@@ -24,9 +24,19 @@ COMPARISON_HEADER = [
     "requests/s (wall)",
     "CPU vs OpenAI SDK",
     "CPU vs raw httpx",
+    "CPU vs raw aiohttp",
 ]
 NOTES = REPO_ROOT / "benchmarks" / "NOTES.md"
-VERSIONED_PACKAGES = ("httpx", "httpcore", "pydantic", "anyio", "openai", "httpx2", "google-genai")
+VERSIONED_PACKAGES = (
+    "httpx",
+    "httpcore",
+    "pydantic",
+    "anyio",
+    "openai",
+    "httpx2",
+    "google-genai",
+    "aiohttp",
+)
 
 
 def cpu_medians(results: dict[str, list[dict[str, Any]]]) -> dict[str, float | None]:
@@ -44,7 +54,7 @@ def comparison_rows(setting: str, results: dict[str, list[dict[str, Any]]]) -> l
     for name, runs in results.items():
         error = failure(runs)
         if error is not None:
-            rows.append([setting, LABELS[name], f"FAILED: {_cell(error)}", "", "", "", ""])
+            rows.append([setting, LABELS[name], f"FAILED: {_cell(error)}", "", "", "", "", ""])
             continue
         cpu = medians[name]
         rows.append(
@@ -56,20 +66,28 @@ def comparison_rows(setting: str, results: dict[str, list[dict[str, Any]]]) -> l
                 stats.fmt(stats.median(throughput(runs)), "", 0),
                 stats.fmt_ratio(stats.ratio(cpu, medians.get("openai"))),
                 stats.fmt_ratio(stats.ratio(cpu, medians.get("httpx"))),
+                stats.fmt_ratio(stats.ratio(cpu, medians.get("aiohttp"))),
             ]
         )
     return rows
 
 
-HEADLINE_HEADER = ["metric", "vertexchat", "OpenAI SDK", "floor (raw httpx; bare stack)"]
+HEADLINE_HEADER = [
+    "metric",
+    "vertexchat",
+    "OpenAI SDK",
+    "floor (raw httpx; bare stack)",
+    "physical floor (raw aiohttp)",
+]
 
 
 def headline_row(
     metric: str, values: dict[str, float | None], unit: str, digits: int
 ) -> list[str]:
-    """One README headline row: vertexchat, OpenAI SDK and the floor (key "httpx")."""
+    """One README headline row: vertexchat, OpenAI SDK, the floor ("httpx") and aiohttp."""
     cells = [
-        stats.fmt(values.get(name), unit, digits) for name in ("vertexchat", "openai", "httpx")
+        stats.fmt(values.get(name), unit, digits)
+        for name in ("vertexchat", "openai", "httpx", "aiohttp")
     ]
     return [metric, *cells]
 

@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from tests._otel import Telemetry, installed
 from vertexchat._exceptions import APIConnectionError, status_error_from_response
-from vertexchat._observe import CallObserver, Observability
+from vertexchat._observe import CallRecord, Observability
 from vertexchat._request import build_request
 from vertexchat._response_models import ChatCompletion
 
@@ -52,22 +52,21 @@ def _completion(**usage: Any) -> ChatCompletion:
 
 def _status_error(code: int, request_id: str | None = None) -> Exception:
     request = httpx.Request("POST", URL)
-    error = status_error_from_response(httpx.Response(code, request=request), b"")
-    error.request_id = request_id  # type: ignore[attr-defined]  # what parity's work adds
-    return error
+    headers = {"x-request-id": request_id} if request_id else {}
+    return status_error_from_response(httpx.Response(code, headers=headers, request=request), b"")
 
 
-def _call(obs: Observability, **params: Any) -> CallObserver:
+def _call(obs: Observability, **params: Any) -> CallRecord:
     request = build_request({"model": MODEL, "messages": MESSAGES, **params}, publisher_model=True)
     return obs.start(request, url=URL, max_attempts=3, model=request.model or "")
 
 
-def _retried_then_ok(obs: Observability, **params: Any) -> CallObserver:
+def _retried_then_ok(obs: Observability, **params: Any) -> CallRecord:
     call = _call(obs, **params)
     call.attempt_started()
     call.attempt_failed(_status_error(429, "rid-429"), retry_in=0.25)
     call.attempt_started()
-    call.response_received(200, "rid-ok")
+    call.response_received(200, [(b"x-request-id", b"rid-ok"), (b"x-cloud-trace-context", b"t/1")])
     call.finished(_completion())
     return call
 
@@ -178,6 +177,8 @@ def test_a_retried_call_is_one_span_with_a_retry_event(otel: Telemetry) -> None:
         "gen_ai.usage.reasoning.output_tokens": 20,
         "vertexchat.attempts": 2,
         "vertexchat.request_id": "rid-ok",
+        "http.response.header.x-request-id": ("rid-ok",),
+        "http.response.header.x-cloud-trace-context": ("t/1",),
     }
     [event] = span.events
     assert event.name == "vertexchat.retry"

@@ -7,11 +7,14 @@ whichever way the call is made: which attempts failed, how, and whether another 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
+import httpx
 import pytest
 
 import vertexchat
@@ -195,3 +198,146 @@ async def test_deadline_error_counts_attempts() -> None:
                 with pytest.raises(vertexchat.APITimeoutError, match="deadline") as info:
                     await client.chat.completions.create(**ask(), deadline=0.2)
     assert info.value.attempts == 1
+
+
+# --- sending: an owned pool is sent to directly; a borrowed http_client keeps its semantics ---
+
+
+class SwapTokenOn401(httpx.Auth):
+    """Sends a stale token, and after a 401 the fresh one (what GoogleAuth does)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        request.headers["authorization"] = "Bearer stale"
+        self.sent.append("stale")
+        response = yield request
+        if response.status_code == 401:
+            request.headers["authorization"] = "Bearer fresh"
+            self.sent.append("fresh")
+            yield request
+
+
+async def test_an_owned_pool_runs_the_auth_flow_and_its_401_resend() -> None:
+    emulator = Emulator(tokens=["fresh"])
+    auth = SwapTokenOn401()
+    async with serve(emulator) as server:
+        client = vertexchat.Client(base_url=server.base_url(), auth=auth)
+        async with client:
+            first = await client.chat.completions.create(**ask())
+            stream = await client.chat.completions.create(**ask(stream=True))
+            second = await stream.get_final_completion()
+            pool = client._http.direct
+    assert first.choices[0].message.content
+    assert second.choices[0].message.content
+    assert auth.sent == ["stale", "fresh", "stale", "fresh"]
+    assert len(emulator.requests) == 4
+    assert isinstance(pool, vertexchat.PooledHTTP11Transport)
+
+
+async def test_an_owned_client_keeps_no_cookies() -> None:
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        return httpx.Response(200, json=_completion(), headers={"set-cookie": "session=abc"})
+
+    async with _answering_server(handler) as base_url:
+        client = vertexchat.Client(base_url=base_url, auth=None)
+        async with client:
+            await client.chat.completions.create(**ask())
+            await client.chat.completions.create(**ask())
+    assert seen == [None, None]
+
+
+async def test_a_borrowed_client_keeps_its_hooks_cookies_and_auth() -> None:
+    seen: list[dict[str, str | None]] = []
+    hooked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        names = ("authorization", "cookie", "x-goog-user-project")
+        seen.append({name: request.headers.get(name) for name in names})
+        return httpx.Response(200, json=_completion(), headers={"set-cookie": "session=abc"})
+
+    async def on_request(request: httpx.Request) -> None:
+        hooked.append("request")
+
+    async def on_response(response: httpx.Response) -> None:
+        hooked.append(f"response {response.status_code}")
+
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler),
+        auth=httpx.BasicAuth("user", "pass"),
+        headers={"x-goog-user-project": "billing"},
+        event_hooks={"request": [on_request], "response": [on_response]},
+    )
+    async with http:
+        # No vertexchat auth: the borrowed client's own auth applies.
+        mine = vertexchat.Client(base_url="http://borrowed/v1", auth=None, http_client=http)
+        await mine.chat.completions.create(**ask())
+        # vertexchat auth given: it is what the request carries.
+        bearer = vertexchat.Client(base_url="http://borrowed/v1", auth="tok", http_client=http)
+        await bearer.chat.completions.create(**ask())
+    assert seen[0]["authorization"] == httpx.BasicAuth("user", "pass")._auth_header
+    assert seen[1]["authorization"] == "Bearer tok"
+    assert seen[0]["cookie"] is None
+    assert seen[1]["cookie"] == "session=abc"  # the borrowed client's cookie jar at work
+    assert [s["x-goog-user-project"] for s in seen] == ["billing", "billing"]
+    assert hooked == ["request", "response 200"] * 2
+
+
+def _completion() -> dict[str, Any]:
+    return {
+        "id": "r",
+        "object": "chat.completion",
+        "model": MODEL,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"content": "hi"}}],
+    }
+
+
+@asynccontextmanager
+async def _answering_server(
+    handler: Callable[[httpx.Request], httpx.Response],
+) -> AsyncIterator[str]:
+    """A raw HTTP/1.1 server on 127.0.0.1 answering each request with ``handler``'s reply."""
+
+    async def serve_connection(stream: anyio.abc.SocketStream) -> None:
+        buffer = b""
+        async with stream:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    try:
+                        buffer += await stream.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        return
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                headers = dict(line.split(": ", 1) for line in lines[1:])
+                length = int(headers.get("content-length", headers.get("Content-Length", "0")))
+                while len(buffer) < length:
+                    buffer += await stream.receive()
+                body, buffer = buffer[:length], buffer[length:]
+                method, target, _ = lines[0].split(" ", 2)
+                reply = handler(httpx.Request(method, target, headers=headers, content=body))
+                content = reply.read()
+                extra = "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
+                await stream.send(
+                    f"HTTP/1.1 {reply.status_code} OK\r\n{extra}".encode()
+                    + (
+                        b""
+                        if "content-length" in reply.headers
+                        else b"content-length: %d\r\n" % len(content)
+                    )
+                    + b"\r\n"
+                    + content
+                )
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tasks:
+        tasks.start_soon(listener.serve, serve_connection)
+        yield f"http://127.0.0.1:{port}/v1"
+        tasks.cancel_scope.cancel()

@@ -75,7 +75,9 @@ async def test_bare_json_error_array_raises_stream_error() -> None:
                 seen.append(chunk)
     assert len(seen) == 1
     assert info.value.status == "CANCELLED"
-    assert info.value.code == 499
+    assert info.value.code == info.value.type == "CANCELLED"  # as the OpenAI SDK's .code
+    assert info.value.error is not None
+    assert info.value.error.code == 499
     assert "The operation was cancelled." in str(info.value)
 
 

@@ -33,7 +33,12 @@ async def test_non_streaming_message_has_thoughts_and_clean_content() -> None:
     assert message.thoughts == "Let me see.\nTwo and two."
     assert message.content == "The answer is 4 < 5."
     assert message.raw_content == RAW
-    assert "thoughts" not in result.model_dump()["choices"][0]["message"]
+    dumped = result.model_dump()["choices"][0]["message"]  # lossless: stored, sent back as is
+    assert (dumped["thoughts"], dumped["content"], dumped["raw_content"]) == (
+        message.thoughts,
+        message.content,
+        RAW,
+    )
 
 
 async def test_without_marker_content_is_untouched() -> None:

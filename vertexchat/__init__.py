@@ -38,6 +38,7 @@ from ._exceptions import (
     VertexChatError,
 )
 from ._limits import ResponseLimits
+from ._request import IgnoredParameterWarning
 from ._request_models import (
     AssistantMessage,
     ChatCompletionRequest,
@@ -49,6 +50,7 @@ from ._request_models import (
 from ._response_models import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, Usage
 from ._retry import RetryPolicy
 from ._streaming import ChatCompletionStream
+from ._usage import ModelPrice, ModelUsage, UsageTotals
 
 if _typing.TYPE_CHECKING:
     from typing import TypeAlias as _TypeAlias
@@ -163,11 +165,14 @@ __all__ = [
     "GoogleAuth",
     "GoogleExtensions",
     "GoogleStatus",
+    "IgnoredParameterWarning",
     "image_part",
     "INLINE_MEDIA_LIMIT",
     "InternalServerError",
     "InvalidRequestError",
     "media_part",
+    "ModelPrice",
+    "ModelUsage",
     "NotFoundError",
     "OutputParseError",
     "parse_arguments",
@@ -188,6 +193,7 @@ __all__ = [
     "ThinkingConfig",
     "ToolLoopError",
     "Usage",
+    "UsageTotals",
     "USE_CLIENT_DEFAULT",
     "VertexChatError",
 ]

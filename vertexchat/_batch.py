@@ -14,6 +14,7 @@ the call's exact attempt count; a streamed item is replayed like ``get_final_com
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -27,12 +28,15 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._call import Call
 from ._exceptions import InvalidRequestError, VertexChatError
 from ._limiter import AdaptiveLimiter
-from ._progress import BatchStats
+from ._logs import BATCH_LOG, batch_milestone
+from ._observe import BATCH_USAGE
+from ._progress import BatchStats, format_duration
 from ._request_models import ChatCompletionRequest
 from ._resources import prepare_call
 from ._response_models import ChatCompletion
 from ._retry import RetryPolicy
 from ._streaming import final_completion
+from ._usage import UsageTotals
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -113,6 +117,8 @@ class BatchRun:
             raise ValueError("the client already has a limiter; do not pass limiter=")
         self.limiter: AdaptiveLimiter = shared or limiter or AdaptiveLimiter(concurrency)
         self.stats = BatchStats()
+        self.usage = UsageTotals()
+        """This batch's running totals by model (the client's ``usage`` counts them too)."""
         self._task_group: TaskGroup | None = None
         self._receive: MemoryObjectReceiveStream[BatchResult] | None = None
         self._failure: BaseException | None = None
@@ -145,6 +151,8 @@ class BatchRun:
             swallowed = await self._task_group.__aexit__(exc_type, exc, traceback)
         finally:
             self.stats.finish()
+            if BATCH_LOG.isEnabledFor(logging.INFO):
+                BATCH_LOG.info("batch finished: %s", _summary(self.stats))
         if self._failure is not None:
             raise self._failure
         return bool(swallowed)
@@ -170,6 +178,7 @@ class BatchRun:
         self._task_group.cancel_scope.cancel()
 
     async def _run(self, results: MemoryObjectSendStream[BatchResult]) -> None:
+        BATCH_LOG.info("batch started: concurrency %d", self._concurrency)
         source = _Source(self._requests)
         try:
             async with results, anyio.create_task_group() as workers:
@@ -180,6 +189,7 @@ class BatchRun:
 
     async def _work(self, source: _Source, results: MemoryObjectSendStream[BatchResult]) -> None:
         """Pull an item, run it, hand the result over; so only in-flight items are held."""
+        BATCH_USAGE.set(self.usage)  # this worker task's calls count in this batch's totals
         async with results:
             while True:
                 try:
@@ -199,6 +209,8 @@ class BatchRun:
 
     def _record(self, result: BatchResult) -> None:
         record_result(self.stats, result)
+        if batch_milestone(self.stats.done) and BATCH_LOG.isEnabledFor(logging.INFO):
+            BATCH_LOG.info("batch progress: %s", _summary(self.stats))
         if self._on_progress is not None:
             self._on_progress(self.stats)
 
@@ -277,6 +289,14 @@ _END: Any = object()
 def _policy(client: Client, max_retries: int | None) -> RetryPolicy:
     policy: RetryPolicy = getattr(client, "retry_policy", None) or RetryPolicy()
     return policy if max_retries is None else policy.with_max_retries(max_retries)
+
+
+def _summary(stats: BatchStats) -> str:
+    return (
+        f"{stats.done} done, {stats.succeeded} ok, {stats.failed} failed in "
+        f"{format_duration(stats.elapsed)} ({stats.throughput:.1f} requests/s, "
+        f"{stats.total_tokens} tokens)"
+    )
 
 
 def record_result(stats: BatchStats, result: BatchResult) -> None:

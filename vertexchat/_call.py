@@ -14,10 +14,9 @@ stream's first chunk, and the call's end.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
@@ -49,12 +48,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Attempt", "Call", "CallObserver", "Pipeline", "lower_layer_error", "plan_retry"]
 
-logger = logging.getLogger("vertexchat")
 _T = TypeVar("_T")
 
 
 class CallObserver(Protocol):
-    """What one call tells its observer, in order (``_observe.CallObserver`` implements it).
+    """What one call tells its observer, in order (``_observe.CallRecord`` implements it).
 
     ``attempt_started`` before each attempt; ``response_received`` when its head arrived with
     a success status; ``attempt_failed`` when it failed (``retry_in``: the wait before the next
@@ -64,7 +62,9 @@ class CallObserver(Protocol):
 
     def attempt_started(self) -> None: ...
 
-    def response_received(self, status: int, request_id: str | None = None) -> None: ...
+    def response_received(
+        self, status: int, headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> None: ...
 
     def attempt_failed(self, error: BaseException, *, retry_in: float | None = None) -> None: ...
 
@@ -74,6 +74,9 @@ class CallObserver(Protocol):
         self, completion: ChatCompletion | None = None, error: BaseException | None = None
     ) -> None: ...
 
+
+EventHook = Callable[[Any], Awaitable[object]]
+"""A user's async hook, given the ``httpx.Request`` or the ``httpx.Response``."""
 
 ObserverFactory = Callable[["ChatCompletionRequest", "Call"], "CallObserver | None"]
 """Makes the observer of one call (or None); set as ``Pipeline.observe``."""
@@ -90,19 +93,94 @@ class Pipeline:
         auth: httpx.Auth | None,
         limits: ResponseLimits = DEFAULT_LIMITS,
     ) -> None:
-        self.url = httpx.URL(url)
-        self.headers = dict(headers)
+        self.url = httpx.URL(url)  # parsed once; httpx.Request reuses a parsed URL as is
+        self.headers = httpx.Headers(headers)  # normalised once; each request copies the list
         self.http = http
         self.auth = auth
         self.limits = limits
         self.observe: ObserverFactory | None = None
+        self.request_hooks: tuple[EventHook, ...] = ()
+        self.response_hooks: tuple[EventHook, ...] = ()
+
+    async def build(
+        self, headers: httpx.Headers, body: bytes, timeouts: dict[str, Any]
+    ) -> httpx.Request:
+        """The request for one attempt, on the HTTP client of the running event loop.
+
+        A borrowed ``http_client`` builds it, so its default headers, cookies and params
+        apply; for a client we own that would add nothing, so the request is made directly.
+        """
+        client = await self.http.get()
+        if self.http.direct is not None:
+            request = httpx.Request("POST", self.url, headers=headers, content=body)
+        else:
+            request = client.build_request("POST", self.url, headers=headers, content=body)
+        request.extensions["timeout"] = timeouts
+        return request
 
     async def send(self, request: httpx.Request) -> httpx.Response:
-        """Send through the client for the running event loop; the body is left unread."""
-        client = await self.http.get()
-        # Never follow a redirect, even with a borrowed client configured to: the credentials
-        # would go along to wherever it points.
-        return await client.send(request, auth=self.auth, stream=True, follow_redirects=False)
+        """Send ``build``'s request; the body is left unread.
+
+        The user's event hooks run here, httpx's way: request hooks before sending (auth is
+        applied after them), response hooks once the head arrived, before the body is read.
+        """
+        for hook in self.request_hooks:
+            await hook(request)
+        response = await self._transmit(request)
+        if self.response_hooks:
+            try:
+                for hook in self.response_hooks:
+                    await hook(response)
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
+
+    async def _transmit(self, request: httpx.Request) -> httpx.Response:
+        """A borrowed ``http_client`` gets the full ``AsyncClient.send`` (its hooks, its cookie
+        jar and, when this client has no ``auth``, its own auth). A client we own sends
+        straight to its pool, driving the auth flow itself.
+        """
+        http = self.http
+        client = await http.get()
+        transport = http.direct
+        if transport is None:
+            auth = httpx.USE_CLIENT_DEFAULT if self.auth is None else self.auth
+            # Never follow a redirect, even when the borrowed client is configured to: the
+            # credentials would go along to wherever it points.
+            return await client.send(request, auth=auth, stream=True, follow_redirects=False)
+        if self.auth is None:
+            return await _send_direct(transport, request)
+        return await _send_with_auth(transport, request, self.auth)
+
+
+async def _send_direct(
+    transport: httpx.AsyncBaseTransport, request: httpx.Request
+) -> httpx.Response:
+    response = await transport.handle_async_request(request)
+    response.request = request
+    return response
+
+
+async def _send_with_auth(
+    transport: httpx.AsyncBaseTransport, request: httpx.Request, auth: httpx.Auth
+) -> httpx.Response:
+    """httpx's auth flow (token, then one more send after a 401 if the auth asks for it)."""
+    flow = auth.async_auth_flow(request)
+    try:
+        request = await flow.__anext__()
+        while True:
+            response = await _send_direct(transport, request)
+            try:
+                request = await flow.asend(response)
+            except StopAsyncIteration:
+                return response
+            try:
+                await response.aread()  # done with it: its connection goes back to the pool
+            finally:
+                await response.aclose()
+    finally:
+        await flow.aclose()
 
 
 class Attempt:
@@ -152,7 +230,10 @@ class Call:
         self.deadline = deadline
         self.expires_at = math.inf if deadline is None else anyio.current_time() + deadline
         self.limiter = limiter
-        self.headers = {**pipeline.headers, **extra_headers} if extra_headers else pipeline.headers
+        self.headers = pipeline.headers
+        if extra_headers:
+            self.headers = httpx.Headers(pipeline.headers)
+            self.headers.update(extra_headers)
         self.thought_marker = thought_marker
         self.attempts = 0
         self.observer: CallObserver | None = None
@@ -227,7 +308,7 @@ class Call:
             self.release(exc)
             raise
         if self.observer is not None:
-            self.observer.response_received(response.status_code)
+            self.observer.response_received(response.status_code, response.headers.raw)
         return Attempt(self, response)
 
     def release(self, error: BaseException | None = None, tokens: int = 0) -> None:
@@ -237,13 +318,7 @@ class Call:
             limiter.release(throttled=isinstance(error, RateLimitError), tokens=tokens)
 
     async def _send(self) -> httpx.Response:
-        request = httpx.Request(
-            "POST",
-            self.pipeline.url,
-            headers=self.headers,
-            content=self.body,
-            extensions={"timeout": self.timeouts},
-        )
+        request = await self.pipeline.build(self.headers, self.body, self.timeouts)
         bound = _head_bound(self.timeouts)
         try:
             if bound is None:
@@ -389,18 +464,13 @@ def _head_bound(timeouts: Mapping[str, float | None]) -> float | None:
 
 
 def plan_retry(error: APIError, attempts: int, policy: RetryPolicy) -> float | None:
-    """Seconds to wait before another attempt after ``error`` (logged), or None if it is final."""
+    """Seconds to wait before another attempt after ``error``, or None if it is final.
+
+    (The call's observer logs the retry: ``vertexchat.retry``.)
+    """
     if attempts >= policy.max_attempts or not _is_retryable(error, policy):
         return None
-    delay = policy.delay(attempts, server_delay=_server_delay(error), random=random.random)
-    logger.info(
-        "vertexchat: attempt %d/%d failed (%s); retrying in %.2fs",
-        attempts,
-        policy.max_attempts,
-        _describe(error),
-        delay,
-    )
-    return delay
+    return policy.delay(attempts, server_delay=_server_delay(error), random=random.random)
 
 
 def _is_retryable(error: APIError, policy: RetryPolicy) -> bool:
@@ -412,9 +482,3 @@ def _is_retryable(error: APIError, policy: RetryPolicy) -> bool:
 
 def _server_delay(error: APIError) -> float | None:
     return error.retry_after if isinstance(error, APIStatusError) else None
-
-
-def _describe(error: APIError) -> str:
-    if isinstance(error, APIStatusError):
-        return f"HTTP {error.status_code}" + (f" {error.status}" if error.status else "")
-    return type(error).__name__

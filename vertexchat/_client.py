@@ -8,7 +8,7 @@ its own configuration. Every request goes through the client's ``Pipeline`` (``_
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -16,15 +16,23 @@ import httpx
 
 from . import __version__
 from ._auth import ADC, AuthLike, resolve_auth
-from ._call import Pipeline
+from ._call import Call, EventHook, Pipeline
 from ._exceptions import InvalidRequestError
 from ._http_client import LoopBoundHTTPClient
 from ._limiter import AdaptiveLimiter
 from ._limits import ResponseLimits
+from ._observe import CallRecord, Observability
 from ._options import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, TimeoutLike, UseClientDefault
 from ._resources import Chat, Completions
 from ._retry import RetryPolicy
-from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url, clear_text_host
+from ._urls import (
+    OPENAPI_ENDPOINT,
+    build_base_url,
+    chat_completions_url,
+    clear_text_host,
+    is_openapi_base_url,
+)
+from ._usage import UsageTotals
 
 if TYPE_CHECKING:
     from ._batch import BatchRun
@@ -48,6 +56,10 @@ class Client:
                 model="google/gemini-2.5-flash",
                 messages=[{"role": "user", "content": "Hello"}],
             )
+
+    ``event_hooks={"request": [...], "response": [...]}``: async functions called with each
+    attempt's ``httpx.Request`` before it is sent and its ``httpx.Response`` once the head
+    arrived (httpx's hooks). ``client.usage`` keeps running totals by model.
     """
 
     def __init__(
@@ -69,6 +81,7 @@ class Client:
         max_concurrency: int | None = None,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
+        event_hooks: Mapping[str, Sequence[EventHook]] | None = None,
         response_limits: ResponseLimits | None = None,
         allow_insecure_http: bool = False,
     ) -> None:
@@ -78,7 +91,8 @@ class Client:
             if base_url
             else self._default_base_url(project, location, api_version, host)
         )
-        self._publisher_model = base_url is None and self.endpoint == OPENAPI_ENDPOINT
+        # The shared endpoint's model rule, also behind the emulator or a dedicated DNS name.
+        self._publisher_model = is_openapi_base_url(self.base_url)
         self._auth = resolve_auth(auth)
         if not allow_insecure_http:
             _refuse_clear_text(self.base_url, self._auth is not None, headers)
@@ -93,14 +107,14 @@ class Client:
             **(headers or {}),
         }
         self._http = LoopBoundHTTPClient(http_client, timeout=timeout)
+        url = chat_completions_url(self.base_url)
         self.response_limits = response_limits or ResponseLimits()
-        self._pipeline = Pipeline(
-            chat_completions_url(self.base_url),
-            self._headers,
-            self._http,
-            self._auth,
-            self.response_limits,
-        )
+        self._pipeline = Pipeline(url, self._headers, self._http, self._auth, self.response_limits)
+        self._observability = Observability(event_hooks=event_hooks)
+        self._observe_url = str(self._pipeline.url)
+        self._pipeline.observe = self._observe
+        self._pipeline.request_hooks = self._observability.request_hooks
+        self._pipeline.response_hooks = self._observability.response_hooks
         self.limiter = _limiter_for(max_concurrency, requests_per_minute, tokens_per_minute)
         self.chat = Chat(self)
 
@@ -125,6 +139,19 @@ class Client:
     def __repr__(self) -> str:
         return f"<vertexchat.Client {self.base_url}>"
 
+    @property
+    def usage(self) -> UsageTotals:
+        """Running totals of every call on this client, by model (``by_model()``, ``cost()``)."""
+        return self._observability.usage
+
+    def _observe(self, request: ChatCompletionRequest, call: Call) -> CallRecord:
+        model = request.model or (
+            f"endpoints/{self.endpoint}" if self.endpoint != OPENAPI_ENDPOINT else "(default)"
+        )
+        return self._observability.start(
+            request, url=self._observe_url, max_attempts=call.policy.max_attempts, model=model
+        )
+
     async def __aenter__(self) -> Client:
         return self
 
@@ -142,6 +169,19 @@ class Client:
         closer = getattr(self._auth, "aclose", None)
         if closer is not None:
             await closer()
+
+    def close(self) -> None:
+        """Close without an event loop: for ``__del__``, ``atexit`` or an actor's shutdown.
+
+        Prefer ``aclose()`` (or ``async with``) inside the loop. ``close()`` awaits nothing:
+        the client is marked closed (later calls raise ``RuntimeError``), the connections it
+        owns are dropped and their sockets closed by their finalizers, and the token endpoint's
+        HTTP client is closed. A borrowed ``http_client`` stays open. Safe to call twice.
+        """
+        self._http.close()
+        closer = getattr(self._auth, "close", None)
+        if closer is not None:
+            closer()
 
     def batch(
         self,

@@ -37,6 +37,8 @@ from typing import Any
 
 import httpx
 
+from ._request_ids import request_id
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -76,16 +78,35 @@ class VertexChatError(Exception):
 
 
 class APIError(VertexChatError):
-    """Something went wrong talking to the server."""
+    """Something went wrong talking to the server.
+
+    The OpenAI SDK's attributes are here for code that reads them: ``message``, ``request``,
+    ``body`` (Google's error object), ``code`` and ``type`` (Google's canonical ``status``, e.g.
+    ``RESOURCE_EXHAUSTED``), ``param`` (the first ``fieldViolations`` field) and ``request_id``
+    (from the response headers, see ``_request_ids``); each is None when there is nothing to say.
+    """
 
     request: httpx.Request | None
     attempts: int
+    body: object | None = None
+    code: str | None = None
+    type: str | None = None
+    param: str | None = None
+    request_id: str | None = None
 
     def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.request = request
         self.attempts = 1
+
+    def _describe_google_error(self, error: GoogleError | None, response: Any) -> None:
+        """Fill the SDK-style attributes from Google's error object and the response headers."""
+        if error is not None:
+            self.code = self.type = error.status
+            self.param = _first_field_violation(error.details)
+        if response is not None:
+            self.request_id = request_id(response.headers.raw)
 
     def __str__(self) -> str:
         if self.attempts > 1:
@@ -233,10 +254,11 @@ class APIStatusError(APIError):
         super().__init__(message, request=response.request)
         self.response = response
         self.status_code = response.status_code
-        self.body = body
+        self.body = _error_object(body)
         self.error = error
         self.status = error.status if error else None
         self.details = error.details if error else []
+        self._describe_google_error(error, response)
 
     @property
     def retry_after(self) -> float | None:
@@ -306,11 +328,13 @@ class StreamError(APIError):
         *,
         request: httpx.Request | None = None,
         error: GoogleStatus | None = None,
+        response: httpx.Response | None = None,
     ) -> None:
         super().__init__(message, request=request)
+        self.response = response
         self.error = error
         self.status = error.status if error else None
-        self.code = error.code if error else None
+        self._describe_google_error(error, response)
 
 
 class ResponseValidationError(APIError):
@@ -379,6 +403,23 @@ def status_error_from_response(
         )
     cls = status_error_class(response.status_code)
     return cls(message, response=response, error=error, body=body)
+
+
+def _error_object(body: Any) -> Any:
+    """Google's error object out of ``{"error": {…}}`` or ``[{"error": {…}}]``; else ``body``."""
+    first = body[0] if isinstance(body, list) and len(body) == 1 else body
+    inner = first.get("error") if isinstance(first, Mapping) else None
+    return inner if isinstance(inner, Mapping) else body
+
+
+def _first_field_violation(details: list[dict[str, Any]]) -> str | None:
+    for detail in details:
+        violations = detail.get("fieldViolations")
+        if isinstance(violations, list) and violations and isinstance(violations[0], Mapping):
+            field = violations[0].get("field")
+            if isinstance(field, str):
+                return field
+    return None
 
 
 def _parse_retry_after(value: str | None) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from typing import Any
 
@@ -39,6 +40,7 @@ class LoopBoundHTTPClient:
         self._borrowed = borrowed
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
+        self.direct: httpx.AsyncBaseTransport | None = None
         self._loop = LoopWatch()
         self._closed = False
         if borrowed is None and _proxy_configured():
@@ -48,7 +50,12 @@ class LoopBoundHTTPClient:
             )
 
     async def get(self) -> httpx.AsyncClient:
-        """The client to send through on the running loop."""
+        """The client to send through on the running loop.
+
+        When it is ours and sends through our own pool, ``direct`` is that pool afterwards:
+        the pipeline sends straight to it, skipping what ``AsyncClient.send`` does per request
+        that an owned client never needs (cookie jar, event hooks, redirects, URL merging).
+        """
         if self._borrowed is not None:
             return self._borrowed
         if self._closed:
@@ -60,25 +67,41 @@ class LoopBoundHTTPClient:
     def _new_client(self) -> httpx.AsyncClient:
         from ._transport import DEFAULT_LIMITS, PooledHTTP11Transport
 
+        self.direct = None
         if _proxy_configured():
             # Our pool speaks plain HTTP/1.1 only; httpx's own honours proxy settings.
             return httpx.AsyncClient(timeout=self._timeout, limits=DEFAULT_LIMITS)
-        transport = PooledHTTP11Transport(limits=DEFAULT_LIMITS)
-        return httpx.AsyncClient(timeout=self._timeout, transport=transport)
+        self.direct = PooledHTTP11Transport(limits=DEFAULT_LIMITS)
+        return httpx.AsyncClient(timeout=self._timeout, transport=self.direct)
 
     async def aclose(self) -> None:
         """Close the owned client (on the loop that made it); a borrowed one stays open."""
         self._closed = True
-        client, self._client = self._client, None
+        client, self._client, self.direct = self._client, None, None
         if client is not None and self._loop.on_current():
             await client.aclose()
 
+    def close(self) -> None:
+        """Close without an event loop: forget the owned client; a borrowed one stays open.
+
+        Nothing is awaited, so this works in ``__del__``, ``atexit`` or after the loop has
+        ended; the owned connections' sockets are closed by their own finalizers, as when a
+        finished loop's pool is dropped. Further requests raise ``RuntimeError``.
+        """
+        self._closed = True
+        self._client = self.direct = None
+
     def __del__(self) -> None:
-        if self._client is not None and not self._closed:
+        if self._client is None or self._closed or sys.is_finalizing():
+            return  # at interpreter exit there is nothing left to warn, and no one to read it
+        try:
             with warnings.catch_warnings():
                 warnings.simplefilter("default")
                 warnings.warn(
-                    "vertexchat.Client was not closed; use 'async with' or 'await aclose()'",
+                    "vertexchat.Client was not closed; use 'async with', 'await aclose()' "
+                    "or, without an event loop, 'close()'",
                     ResourceWarning,
                     stacklevel=1,
                 )
+        except Exception:  # a finalizer must not raise; the warning is best effort
+            pass

@@ -22,8 +22,11 @@ __all__ = [
     "LOG_ENV",
     "REQUEST_LOG",
     "RETRY_LOG",
+    "attempt_line",
+    "batch_milestone",
     "configure_from_env",
     "redact_url",
+    "retry_line",
 ]
 
 LOG_ENV = "VERTEXCHAT_LOG"
@@ -98,3 +101,9 @@ def retry_line(
     """The INFO line for one retry."""
     rid = f", request_id={request_id}" if request_id else ""
     return f"attempt {attempt}/{max_attempts} failed ({reason}{rid}); retrying in {delay:.2f}s"
+
+
+def batch_milestone(done: int) -> bool:
+    """Whether the ``done``-th finished batch item earns an INFO line: 1, 10, 100, then every
+    1,000 (a long batch logs steadily, a short one still shows it started moving)."""
+    return done in (1, 10, 100) or (done > 0 and done % 1000 == 0)

@@ -1,11 +1,12 @@
 """What a call reports as it runs: usage totals, log lines, OpenTelemetry, the user's hooks.
 
-The call pipeline holds one ``CallObserver`` per logical call and tells it, in order:
-``attempt_started()`` before each HTTP attempt, ``response_received(status, request_id)``
-when an attempt got a success status, ``attempt_failed(error, retry_in=…)`` when one failed
-(``retry_in`` is the delay before the next attempt, None if it is final), ``first_chunk()``
-for a stream's first chunk, and ``finished(completion, error)`` once at the end (a stream ends
-when it is exhausted or closed). Each method is cheap; with no OpenTelemetry provider and
+The call pipeline holds one ``CallRecord`` per logical call and tells it, in order:
+``attempt_started()`` before each HTTP attempt; ``response_received(status, headers)`` when
+an attempt got a success status (``headers`` as raw pairs, read only if needed);
+``attempt_failed(error, retry_in=…)`` when one failed (``retry_in`` is the delay before the
+next attempt, None if it is final); ``first_chunk()`` for a stream's first chunk; and
+``finished(completion, error)`` once at the end (a stream ends when it is exhausted or
+closed). Each method is cheap; with no OpenTelemetry provider and
 logging at WARNING, a call costs a few attribute updates and one ``sys.modules`` look-up.
 
 OpenTelemetry is used only if the application has imported it (so ``import vertexchat``
@@ -18,7 +19,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from ._logs import REQUEST_LOG, RETRY_LOG, attempt_line, configure_from_env, retry_line
@@ -29,11 +31,16 @@ if TYPE_CHECKING:
     from ._response_models import ChatCompletion
     from ._telemetry import CallTelemetry
 
-__all__ = ["OTEL_ENV", "CallObserver", "EventHook", "Observability"]
+__all__ = ["BATCH_USAGE", "OTEL_ENV", "CallRecord", "EventHook", "Observability"]
 
 OTEL_ENV = "VERTEXCHAT_OTEL"
 _OFF = frozenset({"off", "0", "false", "no", "none", "disabled"})
 _HOOK_EVENTS = ("request", "response")
+
+BATCH_USAGE: ContextVar[UsageTotals | None] = ContextVar("vertexchat_batch_usage", default=None)
+"""The totals of the batch whose worker task is making the call (set by the batch's workers)."""
+
+Header = tuple[bytes, bytes] | tuple[str, str]
 
 EventHook = Callable[[Any], Awaitable[object]]
 """An async callable given the ``httpx.Request`` (``"request"``) or ``httpx.Response``."""
@@ -61,12 +68,11 @@ class Observability:
         max_attempts: int,
         model: str,
         usage: Sequence[UsageTotals] = (),
-    ) -> CallObserver:
+    ) -> CallRecord:
         """The observer of one call of ``request`` to ``url``, counted under ``model``."""
-        totals = (self.usage, *usage)
-        return CallObserver(
-            request, url, max_attempts, model, totals, self._telemetry(request, url)
-        )
+        batch = BATCH_USAGE.get()
+        totals = (self.usage, *usage) if batch is None else (self.usage, batch, *usage)
+        return CallRecord(request, url, max_attempts, model, totals, self._telemetry(request, url))
 
     def _telemetry(self, request: ChatCompletionRequest, url: str) -> CallTelemetry | None:
         if not self.otel or "opentelemetry" not in sys.modules:
@@ -113,13 +119,15 @@ def _hooks(
     return found[0], found[1]
 
 
-class CallObserver:
+class CallRecord:
     """One logical call's observer (see the module docstring for the order of calls)."""
 
     __slots__ = (
         "_attempt_start",
         "_done",
         "_first_chunk",
+        "_headers",
+        "_ids",
         "_max_attempts",
         "_reported",
         "_start",
@@ -130,7 +138,6 @@ class CallObserver:
         "_url",
         "attempts",
         "model",
-        "request_id",
     )
 
     def __init__(
@@ -149,12 +156,32 @@ class CallObserver:
         self._telemetry = telemetry
         self.model = model
         self.attempts = 0
-        self.request_id: str | None = None
         self._status: int | None = None
+        self._headers: Iterable[Header] = ()  # the latest response's, read only when needed
+        self._ids: dict[str, str] | None = None
         self._uncounted = False  # an attempt was sent and not yet counted in the totals
         self._reported: BaseException | None = None
         self._first_chunk = False
         self._done = False
+
+    @property
+    def request_ids(self) -> dict[str, str]:
+        """The identifying headers of the latest response (``x-request-id``, trace ids …)."""
+        if self._ids is None:
+            from ._request_ids import request_ids
+
+            self._ids = request_ids(self._headers)
+        return self._ids
+
+    @property
+    def request_id(self) -> str | None:
+        """The one id of the latest response worth showing, if it had any."""
+        ids = self.request_ids
+        if not ids:
+            return None
+        from ._request_ids import request_id
+
+        return request_id(ids.items())
 
     def attempt_started(self) -> None:
         """An HTTP attempt is about to be sent."""
@@ -162,18 +189,17 @@ class CallObserver:
         self._attempt_start = time.perf_counter()
         self._uncounted = True
         self._status = None
-        self.request_id = None
+        self._headers, self._ids = (), None
 
-    def response_received(self, status: int, request_id: str | None = None) -> None:
-        """The attempt's response arrived with a success status."""
+    def response_received(self, status: int, headers: Iterable[Header] = ()) -> None:
+        """The attempt's response head arrived with a success status (``headers``: raw pairs)."""
         self._status = status
-        self.request_id = request_id
+        self._headers, self._ids = headers, None
 
     def attempt_failed(self, error: BaseException, *, retry_in: float | None = None) -> None:
         """The attempt failed with ``error``; another follows after ``retry_in`` seconds."""
         self._reported = error
-        request_id = getattr(error, "request_id", None) or self.request_id
-        self.request_id = request_id
+        self._take_headers(error)
         if self._uncounted:
             self._uncounted = False
             for totals in self._totals:
@@ -189,11 +215,17 @@ class CallObserver:
                     max_attempts=self._max_attempts,
                     reason=_outcome(error),
                     delay=retry_in,
-                    request_id=request_id,
+                    request_id=self.request_id,
                 )
             )
         if self._telemetry is not None:
-            self._telemetry.retry(self.attempts, error, retry_in, request_id)
+            self._telemetry.retry(self.attempts, error, retry_in, self.request_id)
+
+    def _take_headers(self, error: BaseException) -> None:
+        response = getattr(error, "response", None)
+        headers = getattr(getattr(response, "headers", None), "raw", None)
+        if headers is not None:
+            self._headers, self._ids = headers, None
 
     def first_chunk(self) -> None:
         """A stream's first chunk arrived (only the first call counts)."""
@@ -226,6 +258,7 @@ class CallObserver:
                 error,
                 seconds=time.perf_counter() - self._start,
                 attempts=self.attempts,
+                request_ids=self.request_ids,
                 request_id=self.request_id,
             )
 
@@ -244,7 +277,9 @@ class CallObserver:
 
 
 def _outcome(error: BaseException) -> str:
-    status = getattr(error, "status_code", None)
-    if isinstance(status, int):
-        return f"HTTP {status}"
+    """``HTTP 429 RESOURCE_EXHAUSTED`` for a status error, else the exception's class name."""
+    code = getattr(error, "status_code", None)
+    if isinstance(code, int):
+        status = getattr(error, "status", None)
+        return f"HTTP {code} {status}" if isinstance(status, str) and status else f"HTTP {code}"
     return type(error).__name__

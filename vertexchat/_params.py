@@ -17,6 +17,7 @@ from typing import Any, Literal, TypedDict
 
 from ._request_models import (
     AssistantMessage,
+    DeveloperMessage,
     ExtraBody,
     FunctionDefinition,
     FunctionMessage,
@@ -39,6 +40,7 @@ __all__ = [
 
 MessageParam = (
     SystemMessage
+    | DeveloperMessage
     | UserMessage
     | AssistantMessage
     | ToolMessage
@@ -86,6 +88,23 @@ class _SamplingParams(TypedDict, total=False):
     modalities: Sequence[Literal["text", "image", "audio"]] | None
     web_search_options: Mapping[str, Any] | None
     extra_body: ExtraBody | Mapping[str, Any] | None
+    # OpenAI parameters Gemini ignores (a warning there); Model Garden and vLLM may honour them.
+    user: str | None
+    metadata: Mapping[str, str] | None
+    store: bool | None
+    service_tier: str | None
+    parallel_tool_calls: bool | None
+    logprobs: bool | None
+    top_logprobs: int | None
+    logit_bias: Mapping[str, int] | None
+    prediction: Mapping[str, Any] | None
+    audio: Mapping[str, Any] | None
+    moderation: Mapping[str, Any] | None
+    prompt_cache_key: str | None
+    prompt_cache_options: Mapping[str, Any] | None
+    prompt_cache_retention: str | None
+    safety_identifier: str | None
+    verbosity: str | None
 
 
 class _ToolsParam(TypedDict, total=False):

@@ -91,6 +91,7 @@ def _segments(snap: ProgressSnapshot, color: bool) -> list[tuple[int, str, str]]
         (3, f"tok {_count(snap.tokens)}"),
     ]
     coloured = {
+        9: paint(_GREEN, pieces[0][1]),
         6: paint(_RED, error_text, errors > 0),
         4: paint(_YELLOW, pieces[5][1], snap.throttled > 0),
         3: paint(_DIM, pieces[6][1]),

@@ -9,7 +9,9 @@ typo would otherwise fail silently. The response side is ``_response_models``.
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,11 +26,13 @@ __all__ = [
     "AssistantMessage",
     "ChatCompletionRequest",
     "ContentPart",
+    "DeveloperMessage",
     "ExtraBody",
     "ExtraContent",
     "FunctionCall",
     "FunctionDefinition",
     "FunctionMessage",
+    "GEMINI_IGNORED_PARAMETERS",
     "GoogleExtensions",
     "GoogleExtraContent",
     "ImageURL",
@@ -73,6 +77,14 @@ class GoogleExtraContent(_Strict):
     thought: bool | None = None
     thought_signature: str | None = None
     parts: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_response_only(cls, data: Any) -> Any:
+        # Responses carry mime_type (image output); it is not an input field.
+        if isinstance(data, dict) and "mime_type" in data:
+            return _without_nones({k: v for k, v in data.items() if k != "mime_type"})
+        return data
 
 
 class ExtraContent(_Strict):
@@ -140,6 +152,8 @@ class FunctionCall(_Strict):
     def _encode_arguments(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return json.dumps(value, ensure_ascii=False)
+        if value is None or value == "":
+            return "{}"  # a call without arguments, as streams and stored histories give it
         return value
 
     @field_validator("arguments")
@@ -163,11 +177,32 @@ class ToolCall(_Strict):
     function: FunctionCall
     extra_content: ExtraContent | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_response_only(cls, data: Any) -> Any:
+        # A dumped response tool call carries index and nulls: not input fields.
+        if isinstance(data, dict) and "index" in data:
+            return {
+                key: value if key == "function" else _without_nones(value)
+                for key, value in data.items()
+                if key != "index" and value is not None
+            }
+        return data
+
 
 class SystemMessage(_Strict):
     """``{"role": "system", "content": …}``."""
 
     role: Literal["system"] = "system"
+    content: str | list[TextPart]
+    name: str | None = None
+    extra_content: ExtraContent | None = None
+
+
+class DeveloperMessage(_Strict):
+    """``{"role": "developer", …}``: sent as ``system`` to Gemini, as is to other targets."""
+
+    role: Literal["developer"] = "developer"
     content: str | list[TextPart]
     name: str | None = None
     extra_content: ExtraContent | None = None
@@ -192,12 +227,64 @@ class AssistantMessage(_Strict):
     name: str | None = None
     extra_content: ExtraContent | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_response_shape(cls, data: Any) -> Any:
+        # A response message stored as JSON (ours or the OpenAI SDK's) comes back as is.
+        if isinstance(data, dict) and not _RESPONSE_ONLY_MESSAGE_KEYS.isdisjoint(data):
+            return _from_response_dump(data)
+        return data
+
     @model_validator(mode="after")
     def _empty_content_with_tool_calls(self) -> AssistantMessage:
         # Vertex answers 400 to "content": "" next to tool calls.
         if self.tool_calls and self.content == "":
             self.content = None
         return self
+
+
+_RESPONSE_ONLY_MESSAGE_KEYS = frozenset(
+    {
+        "annotations",
+        "audio",
+        "parsed",
+        "raw_content",
+        "reasoning",
+        "reasoning_content",
+        "refusal",
+        "thoughts",
+    }
+)
+"""Keys of a response message that are not input fields; dropped when a message comes back."""
+
+
+def _from_response_dump(data: dict[str, Any]) -> dict[str, Any]:
+    """A dumped response message as an input message: the text as received, no output-only keys.
+
+    ``raw_content`` (thoughts still tagged) is what Vertex sent and is sent back in place of the
+    answer-only ``content``, as ``ChatCompletionMessage.to_request`` does for a live message.
+    """
+    message = {
+        key: _without_nones(value)
+        for key, value in data.items()
+        if key not in _RESPONSE_ONLY_MESSAGE_KEYS and value is not None
+    }
+    if data.get("raw_content") is not None:
+        message["content"] = data["raw_content"]
+    return message
+
+
+def _without_nones(value: Any) -> Any:
+    """``value`` without null entries (a dump's unset fields), recursively."""
+    if isinstance(value, dict):
+        return {
+            k: v if k == "function" else _without_nones(v)
+            for k, v in value.items()
+            if v is not None
+        }
+    if isinstance(value, list):
+        return [_without_nones(item) for item in value]
+    return value
 
 
 class ToolMessage(_Strict):
@@ -219,7 +306,12 @@ class FunctionMessage(_Strict):
 
 
 Message = Annotated[
-    SystemMessage | UserMessage | AssistantMessage | ToolMessage | FunctionMessage,
+    SystemMessage
+    | DeveloperMessage
+    | UserMessage
+    | AssistantMessage
+    | ToolMessage
+    | FunctionMessage,
     Field(discriminator="role"),
 ]
 
@@ -307,15 +399,32 @@ class SafetySetting(_Strict):
 
 
 class GoogleExtensions(_Strict):
-    """``extra_body.google``: the Vertex-only request options."""
+    """``extra_body.google``: the Vertex-only request options.
+
+    Known fields are typed. A key Google adds later passes through unvalidated, unless it is
+    within a typo of a known field (``thinking_confg``), which fails naming the field.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     thinking_config: ThinkingConfig | None = None
     thought_tag_marker: str | None = None
     safety_settings: list[SafetySetting] | None = None
+    model_safety_settings: dict[str, Any] | None = None
     cached_content: str | None = None
     stream_function_call_arguments: bool | None = None
     media_resolution: str | None = None
     tools: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_typos(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = cls.model_fields
+            for key in data:
+                if key not in known:
+                    _refuse_near_miss(key, known)
+        return data
 
     @field_validator("thought_tag_marker")
     @classmethod
@@ -325,41 +434,52 @@ class GoogleExtensions(_Strict):
         return value
 
 
+def _refuse_near_miss(key: Any, known: Iterable[str]) -> None:
+    close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.8)
+    if close:
+        raise ValueError(f"unknown field {key!r} (did you mean {close[0]!r}?)")
+
+
 class ExtraBody(_Strict):
     """The literal top-level JSON key ``extra_body``: ``{"google": {…}}``."""
 
     google: GoogleExtensions | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_sdk_double_nesting(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "extra_body" in data:
-            raise ValueError(
-                "extra_body is already the JSON key Vertex reads: pass "
-                "extra_body={'google': {...}}, not the OpenAI SDK's "
-                "extra_body={'extra_body': {...}}"
-            )
-        return data
-
 
 # --- the request --------------------------------------------------------------------------------
 
-_IGNORED_BY_VERTEX = (
-    "audio",
-    "logit_bias",
-    "logprobs",
-    "metadata",
-    "parallel_tool_calls",
-    "prediction",
-    "service_tier",
-    "store",
-    "top_logprobs",
-    "user",
+GEMINI_IGNORED_PARAMETERS = frozenset(
+    {
+        "audio",
+        "logit_bias",
+        "logprobs",
+        "metadata",
+        "moderation",
+        "parallel_tool_calls",
+        "prediction",
+        "prompt_cache_key",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+        "safety_identifier",
+        "service_tier",
+        "store",
+        "top_logprobs",
+        "user",
+        "verbosity",
+    }
 )
+"""OpenAI parameters Vertex accepts and ignores for Gemini; other models may honour them."""
+
+
+_EXTRA_JSON = "__vertexchat_extra_json__"
 
 
 class ChatCompletionRequest(_Strict):
-    """The JSON body of ``POST …/chat/completions``."""
+    """The JSON body of ``POST …/chat/completions``.
+
+    ``create()``'s ``extra_body`` keys other than ``google`` are not fields: they are merged into
+    the top level of the JSON unvalidated (see ``extra_json``).
+    """
 
     model: str | None = None
     messages: list[Message] = Field(min_length=1)
@@ -383,18 +503,23 @@ class ChatCompletionRequest(_Strict):
     modalities: list[Literal["text", "image", "audio"]] | None = None
     web_search_options: dict[str, Any] | None = None
     extra_body: ExtraBody | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_ignored_parameters(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name in _IGNORED_BY_VERTEX:
-                if name in data:
-                    raise ValueError(
-                        f"{name!r} is not supported by Vertex AI's OpenAI-compatible API, "
-                        "which would silently ignore it"
-                    )
-        return data
+    # OpenAI parameters Gemini ignores (GEMINI_IGNORED_PARAMETERS); MaaS and vLLM may honour them.
+    user: str | None = None
+    metadata: dict[str, str] | None = None
+    store: bool | None = None
+    service_tier: str | None = None
+    parallel_tool_calls: bool | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0)
+    logit_bias: dict[str, int] | None = None
+    prediction: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
+    moderation: dict[str, Any] | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    prompt_cache_retention: str | None = None
+    safety_identifier: str | None = None
+    verbosity: str | None = None
 
     @model_validator(mode="after")
     def _check_thinking_options(self) -> ChatCompletionRequest:
@@ -404,6 +529,19 @@ class ChatCompletionRequest(_Strict):
                 "reasoning_effort and extra_body.google.thinking_config cannot be combined "
                 "(Vertex rejects the pair); use one of them"
             )
+        return self
+
+    @property
+    def extra_json(self) -> dict[str, Any] | None:
+        """Keys sent at the top level of the JSON unvalidated (``create()``'s ``extra_body``)."""
+        # Kept in the instance dict rather than as a pydantic private attribute: a private
+        # attribute costs every request an init call; this costs nothing when unused.
+        value = self.__dict__.get(_EXTRA_JSON)
+        return value if isinstance(value, dict) else None
+
+    def with_extra_json(self, extra: dict[str, Any]) -> ChatCompletionRequest:
+        """Attach top-level keys to send unvalidated; returns ``self``."""
+        self.__dict__[_EXTRA_JSON] = dict(extra)
         return self
 
     @property

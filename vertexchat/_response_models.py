@@ -116,6 +116,9 @@ class ChatCompletionMessage(_Lenient):
 
     With ``thought_tag_marker`` set on the request, ``content`` is the answer alone,
     ``thoughts`` the thought summaries and ``raw_content`` the text exactly as received.
+    Every ``model_dump`` form of it is accepted back as an input message, sending
+    ``raw_content`` as Vertex sent it; ``refusal``, ``annotations`` and ``function_call`` are
+    the OpenAI SDK's fields, null on Vertex.
     """
 
     role: str = "assistant"
@@ -123,14 +126,19 @@ class ChatCompletionMessage(_Lenient):
     tool_calls: list[ToolCallOut] | None = None
     audio: MessageAudio | None = None
     extra_content: ExtraContentOut | None = None
-    thoughts: str | None = Field(default=None, exclude=True)
-    raw_content: str | None = Field(default=None, exclude=True)
+    thoughts: str | None = None
+    raw_content: str | None = None
+    # The OpenAI SDK's fields, null on Vertex, so that code reading them works.
+    refusal: str | None = None
+    annotations: list[Any] | None = None
+    function_call: FunctionCallOut | None = None
 
     def to_request(self) -> AssistantMessage:
         """This message as an ``AssistantMessage`` for the next turn, signatures included."""
         # Tagged thoughts go back as received: Vertex re-marks them as thoughts for context.
         content = self.raw_content if self.raw_content is not None else self.content
-        fields: dict[str, Any] = {"content": content}
+        # No text: leave content out, as Google's samples do next to tool calls.
+        fields: dict[str, Any] = {} if content is None else {"content": content}
         if self.tool_calls:
             fields["tool_calls"] = [_tool_call_request(call) for call in self.tool_calls]
         extra = self.extra_content.to_request() if self.extra_content else None
@@ -227,6 +235,7 @@ class ChatCompletion(_Lenient):
     choices: list[Choice] = Field(default_factory=list)
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    service_tier: str | None = None
 
 
 class ChoiceDelta(_Lenient):
@@ -241,8 +250,10 @@ class ChoiceDelta(_Lenient):
     tool_calls: list[ToolCallOut] | None = None
     audio: MessageAudio | None = None
     extra_content: ExtraContentOut | None = None
-    thoughts: str | None = Field(default=None, exclude=True)
-    raw_content: str | None = Field(default=None, exclude=True)
+    thoughts: str | None = None
+    raw_content: str | None = None
+    refusal: str | None = None
+    function_call: FunctionCallOut | None = None
 
 
 class ChunkChoice(_Lenient):
@@ -264,3 +275,4 @@ class ChatCompletionChunk(_Lenient):
     choices: list[ChunkChoice] = Field(default_factory=list)
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    service_tier: str | None = None

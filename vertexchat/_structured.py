@@ -321,6 +321,8 @@ async def parse(
 def _marker(extra_body: Any) -> str | None:
     if isinstance(extra_body, BaseModel):
         extra_body = extra_body.model_dump()
+    if isinstance(extra_body, Mapping) and isinstance(extra_body.get("extra_body"), Mapping):
+        extra_body = extra_body["extra_body"]  # the OpenAI SDK's spelling
     google = extra_body.get("google") if isinstance(extra_body, Mapping) else None
     if isinstance(google, BaseModel):
         google = google.model_dump()

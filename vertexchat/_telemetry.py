@@ -16,9 +16,11 @@ defaults (proxy or no-op).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -182,9 +184,14 @@ class CallTelemetry:
         *,
         seconds: float,
         attempts: int,
+        request_ids: Mapping[str, str],
         request_id: str | None,
     ) -> None:
-        """The call ended: with ``completion`` (possibly partial) or ``error``."""
+        """The call ended: with ``completion`` (possibly partial) or ``error``.
+
+        ``request_ids`` are the identifying headers of the last response (recorded as the HTTP
+        conventions' ``http.response.header.<name>``), ``request_id`` the one to show.
+        """
         attributes = self._attributes
         if completion is not None and completion.model:
             attributes = {**attributes, "gen_ai.response.model": completion.model}
@@ -199,6 +206,8 @@ class CallTelemetry:
         span.set_attribute("vertexchat.attempts", attempts)
         if request_id:
             span.set_attribute("vertexchat.request_id", request_id)
+        for name, value in request_ids.items():
+            span.set_attribute(f"http.response.header.{name}", (value,))
         if completion is not None:
             span.set_attributes(_response_attributes(completion))
             if self._capture:
@@ -248,9 +257,8 @@ def _base_attributes(request: ChatCompletionRequest, url: str) -> dict[str, Any]
     return attributes
 
 
+@functools.lru_cache(maxsize=64)  # a client has one URL: parse it once, not per call
 def _server(url: str) -> tuple[str, int]:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     default = 443 if parts.scheme == "https" else 80
     return parts.hostname or "", parts.port or default

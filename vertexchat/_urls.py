@@ -16,6 +16,7 @@ __all__ = [
     "build_base_url",
     "chat_completions_url",
     "clear_text_host",
+    "is_openapi_base_url",
 ]
 
 API_VERSIONS = ("v1", "v1beta1")
@@ -24,6 +25,7 @@ DEFAULT_MODEL = "google/gemini-2.5-flash"
 
 OPENAPI_ENDPOINT = "openapi"
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_OPENAPI_PATH = re.compile(r"/v1(?:beta1)?/projects/[^/]+/locations/[^/]+/endpoints/openapi/?\Z")
 
 
 def _check_segment(name: str, value: str) -> str:
@@ -81,3 +83,14 @@ def clear_text_host(url: str) -> str | None:
     except ValueError:
         return host or "an unnamed host"
     return None if address.is_loopback else host
+
+
+def is_openapi_base_url(base_url: str) -> bool:
+    """Whether a base URL is Vertex's shared ``openapi`` path, on any host.
+
+    The emulator, a dedicated DNS name or a proxy that keeps Vertex's path then get the same
+    model rule as ``aiplatform.googleapis.com`` (``shared/vertex-api.md`` §1.2).
+    """
+    path = base_url.split("://", 1)[-1]
+    path = path[path.find("/") :] if "/" in path else ""
+    return _OPENAPI_PATH.search(path.split("?", 1)[0]) is not None

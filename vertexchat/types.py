@@ -19,6 +19,7 @@ from ._request_models import (
     AssistantMessage,
     ChatCompletionRequest,
     ContentPart,
+    DeveloperMessage,
     ExtraBody,
     ExtraContent,
     FunctionCall,
@@ -60,6 +61,7 @@ from ._response_models import (
     ToolCallOut,
     Usage,
 )
+from ._usage import ModelPrice, ModelUsage
 
 if _typing.TYPE_CHECKING:
     from ._structured import ParsedChatCompletion, ParsedChatCompletionMessage, ParsedChoice
@@ -98,6 +100,7 @@ __all__ = [
     "CompletionParseParams",
     "CompletionTokensDetails",
     "ContentPart",
+    "DeveloperMessage",
     "ExtraBody",
     "ExtraContent",
     "ExtraContentOut",
@@ -117,6 +120,8 @@ __all__ = [
     "Message",
     "MessageAudio",
     "MessageParam",
+    "ModelPrice",
+    "ModelUsage",
     "NamedToolChoice",
     "ParsedChatCompletion",
     "ParsedChatCompletionMessage",

@@ -16,10 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import ErrorReply, RequestRejected, error_info, not_found
 from ._faults import Fault, FaultPicker, Faults
-from ._reply import build_reply
+from ._reply import build_reply, prompt_tokens
 from ._script import Script, body_script, error_script, fault_error, reset_script, stream_script
 from ._text import response_id
-from ._validate import ChatRequest, parse_body, validate
+from ._validate import (
+    CONTEXT_WINDOWS,
+    ChatRequest,
+    check_context_window,
+    parse_body,
+    validate,
+)
 from ._variants import WireVariant
 from ._wire import Envelope, chunks, completion, encode, sse_event
 
@@ -60,7 +66,9 @@ class Emulator:
     ``require_auth=False`` accepts requests without ``Authorization``; ``remote_media=True``
     accepts ``https://`` media URLs (Vertex was seen rejecting them); ``models`` restricts the
     known models (others get 404); ``clock`` gives ``created`` and the log's times; ``wire``
-    picks how to answer where Vertex's behaviour is unknown (``WireVariant``).
+    picks how to answer where Vertex's behaviour is unknown (``WireVariant``);
+    ``context_windows`` (``(name part, input tokens)`` pairs, first match wins) replaces the
+    per-model prompt limits (``CONTEXT_WINDOWS``): a longer prompt gets Vertex's 400.
     """
 
     def __init__(
@@ -73,6 +81,7 @@ class Emulator:
         models: Iterable[str] | None = None,
         clock: Callable[[], float] = time.time,
         wire: WireVariant | None = None,
+        context_windows: Iterable[tuple[str, int]] = CONTEXT_WINDOWS,
     ) -> None:
         self.tokens = frozenset(tokens) if tokens is not None else None
         self.require_auth = require_auth
@@ -81,6 +90,7 @@ class Emulator:
         self.models = frozenset(models) if models is not None else None
         self.clock = clock
         self.wire = wire or WireVariant()
+        self.context_windows = tuple(context_windows)
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -182,6 +192,7 @@ class Emulator:
                     "access to it."
                 )
             )
+        check_context_window(prompt_tokens(request), request.model, self.context_windows)
         return request
 
     def _check_auth(self, headers: Mapping[str, str]) -> ErrorReply | None:

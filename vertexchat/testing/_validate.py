@@ -286,3 +286,32 @@ def check_response_format(response_format: Any) -> None:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+# Documented input limits of the model pages: Gemini 2.x and 3 take 1,048,576 input tokens,
+# Gemini 1.5 Pro 2,097,152. Models of other publishers are not checked. Vertex answers a longer
+# prompt with 400 INVALID_ARGUMENT and this message (seen in public reports, not here).
+CONTEXT_WINDOWS: tuple[tuple[str, int], ...] = (
+    ("gemini-1.5-pro", 2_097_152),
+    ("gemini-", 1_048_576),
+)
+
+
+def context_window(model: str, windows: Sequence[tuple[str, int]] = CONTEXT_WINDOWS) -> int | None:
+    """The input token limit of ``model``: the first entry whose key is part of its name."""
+    for key, limit in windows:
+        if key in model:
+            return limit
+    return None
+
+
+def check_context_window(
+    tokens: int, model: str, windows: Sequence[tuple[str, int]] = CONTEXT_WINDOWS
+) -> None:
+    """Reject a prompt longer than the model's context window, as Vertex does (400)."""
+    limit = context_window(model, windows)
+    if limit is not None and tokens > limit:
+        raise invalid_argument(
+            f"The input token count ({tokens}) exceeds the maximum number of tokens allowed "
+            f"({limit})."
+        )
