@@ -138,6 +138,18 @@ async def test_a_borrowed_refresh_client_that_follows_redirects_does_not_follow_
     assert stolen == []
 
 
+async def test_a_huge_token_reply_is_refused_without_being_held() -> None:
+    def flood(handler: http.server.BaseHTTPRequestHandler, body: bytes) -> None:
+        _reply(handler, 200, b'{"access_token": "' + b"x" * (5 * 1024 * 1024) + b'"}')
+
+    with token_endpoint(flood) as (token_uri, _):
+        auth = GoogleAuth(_user_credentials(token_uri))
+        with pytest.raises(CredentialsError, match="larger than"):
+            await auth.ensure_valid()
+        auth.close()
+    assert auth._token is None
+
+
 # --- secrets echoed by the token endpoint --------------------------------------------------------
 
 

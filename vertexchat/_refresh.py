@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ import httpx
 __all__ = ["Flight", "TokenTransport"]
 
 _TOKEN_REQUEST_TIMEOUT = 30.0
+_MAX_TOKEN_REPLY = 1024 * 1024  # a token reply is a few hundred bytes
 
 
 class Flight:
@@ -63,10 +65,10 @@ class _TokenResponse:
 
     __slots__ = ("data", "headers", "status")
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, data: bytes) -> None:
         self.status = response.status_code
         self.headers: Mapping[str, str] = response.headers
-        self.data = response.content
+        self.data = data
 
 
 class TokenTransport:
@@ -90,24 +92,27 @@ class TokenTransport:
 
         client = self._get_client()
         request_timeout = _TOKEN_REQUEST_TIMEOUT if timeout is None else timeout
+        request = client.build_request(
+            method, url, content=body, headers=headers, timeout=request_timeout
+        )
         try:
-            response = client.request(
-                method,
-                url,
-                content=body,
-                headers=headers,
-                timeout=request_timeout,
-                follow_redirects=False,  # never re-send an assertion or secret elsewhere
-            )
+            # Never follow a redirect: it would re-send an assertion or secret elsewhere.
+            response = client.send(request, stream=True, follow_redirects=False)
+            try:
+                data = b"" if response.is_redirect else _read_capped(response, request_timeout)
+            finally:
+                response.close()
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             message = f"{type(exc).__name__}: {exc}"
             raise TransportError(message) from exc  # type: ignore[no-untyped-call]
+        except _TokenReplyError as exc:
+            raise TransportError(str(exc)) from None  # type: ignore[no-untyped-call]
         if response.is_redirect:
             raise TransportError(  # type: ignore[no-untyped-call]
                 f"the token endpoint answered HTTP {response.status_code}, a redirect; "
                 "token requests never follow redirects"
             )
-        return _TokenResponse(response)
+        return _TokenResponse(response, data)
 
     def _get_client(self) -> httpx.Client:
         if self._client is None:
@@ -118,3 +123,28 @@ class TokenTransport:
         if self._owns_client and self._client is not None:
             self._client.close()
             self._client = None
+
+
+class _TokenReplyError(Exception):
+    """A token endpoint's reply was too large or too slow to read."""
+
+
+def _read_capped(response: httpx.Response, timeout: float) -> bytes:
+    """The body, at most ``_MAX_TOKEN_REPLY`` bytes, read within twice ``timeout`` in all.
+
+    httpx's timeouts bound each socket operation; a server trickling bytes would otherwise keep
+    the refresh (and every caller waiting for it) alive forever.
+    """
+    give_up_at = time.monotonic() + 2 * timeout
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > _MAX_TOKEN_REPLY:
+            raise _TokenReplyError(
+                f"the token endpoint's reply is larger than {_MAX_TOKEN_REPLY} bytes"
+            )
+        if time.monotonic() > give_up_at:
+            raise _TokenReplyError(f"the token endpoint's reply took longer than {2 * timeout:g}s")
+        chunks.append(chunk)
+    return b"".join(chunks)
