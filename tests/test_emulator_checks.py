@@ -28,11 +28,22 @@ async def ask(client: vertexchat.Client, text: str, model: str = "google/gemini-
 
 
 async def test_a_bare_model_name_gets_vertexs_400_on_openapi() -> None:
-    async with client_for(Emulator()) as client:  # a base_url: the client adds no prefix
-        with pytest.raises(vertexchat.BadRequestError) as caught:
-            await ask(client, "hi", model="gemini-2.5-flash")
-    assert caught.value.status_code == 400
-    assert "Malformed publisher model (`model`: 'gemini-2.5-flash')" in str(caught.value)
+    # Sent raw: vertexchat's client adds the google/ prefix itself, as other clients do not.
+    body = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
+    async with httpx.AsyncClient(transport=Emulator().transport()) as http:
+        response = await http.post(
+            BASE_URL + "/chat/completions", json=body, headers={"authorization": "Bearer t"}
+        )
+    assert response.status_code == 400
+    error = response.json()[0]["error"]  # the one-element array Vertex sends for this 400
+    assert error["message"].startswith("Malformed publisher model (`model`: 'gemini-2.5-flash')")
+
+
+async def test_the_client_prefixes_a_bare_gemini_id_for_the_emulator() -> None:
+    emulator = Emulator()
+    async with client_for(emulator) as client:
+        await ask(client, "hi", model="gemini-2.5-flash")
+    assert emulator.requests[0].body["model"] == "google/gemini-2.5-flash"
 
 
 async def test_the_context_window_is_exact() -> None:

@@ -24,6 +24,7 @@ PURE = [
     "_observe",
     "_params",
     "_progress_view",
+    "_quota",
     "_redact",
     "_request_models",
     "_response_models",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -66,6 +68,7 @@ async def test_unusable_requests_are_error_rows_and_never_sent() -> None:
         rows = await run_rows(client, ["a", "b", "c", "d"], requests)
     bad, array, typo, good = rows
     assert bad["error_type"] == "InvalidRequestError"
+    assert bad["error_kind"] == "permanent"
     assert "not valid JSON" in bad["error_message"]
     assert "not list" in array["error_message"]
     assert typo["error_type"] == "InvalidRequestError"
@@ -170,3 +173,15 @@ async def test_recipe_builds_a_client_that_talks_to_a_server() -> None:
             rows = await run_rows(client, ["one"], [request(1)])
     assert rows[0]["response"] is not None
     assert emulator.requests[0].headers["authorization"] == "Bearer <redacted>"
+
+
+def test_vertexchat_and_its_cli_never_import_ray() -> None:
+    code = (
+        "import sys, vertexchat, vertexchat._cli, vertexchat._rows\n"
+        "parser = vertexchat._cli.build_parser()\n"
+        "parser.parse_args(['batch', 'in', '-o', 'out', '--engine', 'ray'])\n"
+        "print(sorted(name for name in ('ray', 'pyarrow', 'pandas') if name in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

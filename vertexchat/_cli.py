@@ -26,6 +26,7 @@ from ._cli_common import (
 from ._cli_files import describe_os_error
 from ._exceptions import CredentialsError, VertexChatError
 from ._jsonl import UsageError
+from ._ray_cli import add_engine_options
 
 __all__ = ["DEFAULT_MODEL", "build_parser", "main"]
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = [target_options()]
     add_batch_command(commands, parents)
+    add_engine_options(commands.choices["batch"])
     add_chat_command(commands, parents)
     _add_doctor_command(commands)
     _add_emulator_command(commands)

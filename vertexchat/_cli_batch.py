@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -326,8 +326,10 @@ def _next_or_none(lines: Iterator[InputLine]) -> InputLine | None:
     return next(lines, None)
 
 
-def command_batch(args: argparse.Namespace) -> int:
-    """``vertexchat batch INPUT -o OUTPUT``."""
+def command_batch(
+    args: argparse.Namespace, run: Callable[[argparse.Namespace, BatchJob], int] | None = None
+) -> int:
+    """``vertexchat batch INPUT -o OUTPUT``; ``run`` runs the job elsewhere (another engine)."""
     if args.summary_json == STDIO and args.output == STDIO:
         raise UsageError("--summary-json - and -o - would both write to stdout; name a file")
     job = prepare_job(args)
@@ -339,6 +341,8 @@ def command_batch(args: argparse.Namespace) -> int:
         return finish(args, job, ran=False)
     if job.skip:
         say(args, f"resuming: {len(job.skip)} of {job.source.total} already done")
+    if run is not None:  # another engine (--engine ray)
+        return run(args, job)
     return anyio.run(run_batch, args, job)
 
 

@@ -73,6 +73,13 @@ class AdaptiveLimit:
         else:
             self._limit = min(float(self.ceiling), self._limit + 1.0 / self._limit)
 
+    def resize(self, ceiling: int) -> None:
+        """Move the ceiling (a new lease of a shared quota); the limit jumps to it."""
+        if isinstance(ceiling, bool) or not isinstance(ceiling, int) or ceiling < self.floor:
+            raise ValueError("ceiling must be an int >= floor")
+        self.ceiling = ceiling
+        self._limit = float(ceiling)
+
     def give_back(self) -> None:
         """Free a slot without judging the call (it was cancelled before it was answered)."""
         if self.in_flight <= 0:
@@ -196,6 +203,14 @@ class AdaptiveLimiter:
         self._state.release(throttled=throttled)
         if self._tpm is not None and tokens:
             self._tpm.take(tokens, self._clock())
+        self._wake()
+
+    def resize(self, ceiling: int) -> None:
+        """Set a new ceiling, and the limit to it (a lease of a quota shared with others).
+
+        Calls already in flight above a smaller ceiling finish; new ones wait for room.
+        """
+        self._state.resize(ceiling)
         self._wake()
 
     async def _wait(self, waiter: _Waiter) -> None:

@@ -44,6 +44,7 @@ RESULT_COLUMNS = (
     "error",
     "error_type",
     "error_message",
+    "error_kind",
     "status_code",
     "attempts",
     "latency",
@@ -237,6 +238,7 @@ def _row(line: Mapping[str, Any]) -> dict[str, Any]:
         row["error"] = json.dumps(error, ensure_ascii=False)
         row["error_type"] = error.get("type")
         row["error_message"] = error.get("message")
+        row["error_kind"] = error.get("kind")
         row["status_code"] = error.get("status_code")
     return row
 

@@ -1,0 +1,243 @@
+"""vertexchat on Ray Data: a local cluster, the emulator as a subprocess, real datasets.
+
+Run with ``uv sync --extra ray && uv run pytest -m ray``. One cluster for the module (Ray
+starts slowly), few dataset runs, a few hundred rows each. Ray is imported inside the tests,
+so the default run (``-m "not ray"``) collects this file without the extra installed.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import vertexchat
+from vertexchat._rows import ClientRecipe
+
+pytestmark = [
+    pytest.mark.ray,
+    # Ray Data sets its own deprecated DataContext fields while it copies the context.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:ray"),
+]
+
+MODEL = "google/gemini-2.5-flash"
+QUICK_RETRIES = vertexchat.RetryPolicy(max_attempts=10, initial_delay=0.01, max_delay=0.1)
+
+
+def request(n: int, **extra: Any) -> str:
+    messages = [{"role": "user", "content": f"question {n}"}]
+    return json.dumps({"model": MODEL, "messages": messages, **extra})
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    # Under `uv run`, Ray would rebuild the environment for its workers from the uv command
+    # line (without the ray extra); a local cluster shares this interpreter instead.
+    os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield ray
+    ray.shutdown()
+
+
+Emulator = Callable[..., str]
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """Start ``vertexchat emulator`` subprocesses; returns their base URLs."""
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*options: str) -> str:
+        command = [sys.executable, "-m", "vertexchat", "emulator", "--port", "0", *options]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        processes.append(process)
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.strip().startswith("base URL:"):
+                return line.split()[-1]
+        raise AssertionError(f"the emulator did not start: exit {process.wait()}")
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def dataset(ray: Any, ids: list[str], requests: list[str]) -> Any:
+    rows = [{"custom_id": i, "request": r} for i, r in zip(ids, requests, strict=True)]
+    return ray.data.from_items(rows)
+
+
+def test_mixed_faults_lose_nothing_duplicate_nothing_and_errors_are_rows(
+    cluster: Any, emulator: Emulator
+) -> None:
+    from vertexchat.ray import complete
+
+    base_url = emulator("--no-auth", "--fault-rate", "0.2", *_faults("429", "500", "503", "reset"))
+    ids = [f"row-{n}" for n in range(1000)]
+    requests = [request(n) for n in range(1000)]
+    requests[10] = "{broken"
+    requests[20] = request(20, extra_headers={"x-emulator-fault": "400"})
+    recipe = ClientRecipe(base_url=base_url, auth="none", retry_policy=QUICK_RETRIES)
+    rows = complete(dataset(cluster, ids, requests), recipe, actors=2, batch_size=200).take_all()
+    assert Counter(row["custom_id"] for row in rows) == Counter(ids)  # 0 lost, 0 duplicated
+    by_id = {row["custom_id"]: row for row in rows}
+    assert by_id["row-10"]["error_type"] == "InvalidRequestError"
+    assert by_id["row-10"]["attempts"] == 0
+    assert by_id["row-20"]["error_type"] == "BadRequestError"
+    assert by_id["row-20"]["status_code"] == 400
+    answered = [row for row in rows if row["custom_id"] not in ("row-10", "row-20")]
+    assert all(row["response"] is not None for row in answered)
+    assert sum(row["attempts"] > 1 for row in answered) > 50  # ≈20 % needed a retry
+    assert all(json.loads(row["response"])["usage"]["total_tokens"] > 0 for row in answered)
+
+
+def _faults(*kinds: str) -> list[str]:
+    return [option for kind in kinds for option in ("--fault", kind)]
+
+
+def test_a_rejected_token_stops_the_job_with_one_clear_error(
+    cluster: Any, emulator: Emulator
+) -> None:
+    from vertexchat.ray import JobStoppedError, complete, stopping_error
+
+    base_url = emulator("--token", "right-token")
+    recipe = ClientRecipe(base_url=base_url, auth="token", token="wrong-token-123")
+    ids = [f"row-{n}" for n in range(200)]
+    results = complete(dataset(cluster, ids, [request(n) for n in range(200)]), recipe)
+    with pytest.raises(JobStoppedError) as caught:
+        results.take_all()
+    stop = stopping_error(caught.value)
+    assert stop is not None
+    assert stop.error_type == "AuthenticationError"
+    assert stop.status_code == 401
+    assert "HTTP 401" in str(stop)
+    assert "wrong-token-123" not in str(caught.value)
+
+
+def test_a_shared_quota_keeps_429s_below_independent_actors(
+    cluster: Any, emulator: Emulator
+) -> None:
+    from vertexchat.ray import complete
+
+    base_url = emulator("--no-auth", "--max-concurrency", "8", "--latency", "0.05")
+    ids = [f"row-{n}" for n in range(600)]
+    requests = [request(n) for n in range(600)]
+
+    def throttled(quota: str, job_concurrency: int) -> int:
+        recipe = ClientRecipe(
+            base_url=base_url,
+            auth="none",
+            retry_policy=QUICK_RETRIES,
+            max_concurrency=job_concurrency,
+        )
+        rows = complete(
+            dataset(cluster, ids, requests), recipe, actors=2, quota=quota, batch_size=300
+        ).take_all()
+        assert Counter(row["custom_id"] for row in rows) == Counter(ids)
+        assert all(row["response"] is not None for row in rows)
+        return sum(row["attempts"] - 1 for row in rows)  # every extra attempt followed a 429
+
+    independent = throttled("split", 2 * 64)  # as if each actor had the whole quota of 64
+    leased = throttled("lease", 64)
+    assert leased < independent
+
+
+def test_cli_on_ray_is_exactly_once_after_a_kill_and_rerun(
+    cluster: Any, emulator: Emulator, tmp_path: Path
+) -> None:
+    base_url = emulator("--no-auth", "--latency", "0.02")
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    lines = [f'{{"custom_id": "id-{n}", "body": {request(n)}}}' for n in range(800)]
+    source.write_text("\n".join(lines) + "\n")
+    address = cluster.get_runtime_context().gcs_address
+    command = [
+        sys.executable, "-m", "vertexchat", "batch", str(source), "-o", str(output),
+        "--base-url", base_url, "--no-auth", "--engine", "ray", "--ray-address", address,
+        "--concurrency", "8", "--ray-batch-size", "50",
+    ]  # fmt: skip
+    with (tmp_path / "first.log").open("w") as log:
+        first = subprocess.Popen(command, stderr=log)
+        _wait_for_lines(output, 100, first)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    written = output.read_text(encoding="utf-8").count("\n")
+    assert 100 <= written < 800
+    summary = tmp_path / "summary.json"
+    second = subprocess.run(
+        [*command, "--summary-json", str(summary)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert second.returncode == 0, second.stderr
+    assert "resuming" in second.stderr
+    totals = json.loads(summary.read_text())
+    assert totals["skipped"] == written  # finished ids were never sent again
+    assert totals["done"] == 800 - written
+    records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert Counter(record["custom_id"] for record in records) == Counter(
+        f"id-{n}" for n in range(800)
+    )
+    assert all("response" in record for record in records)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0
+    assert "nothing to do" in again.stderr
+
+
+def _wait_for_lines(path: Path, count: int, process: subprocess.Popen[bytes]) -> None:
+    """Block until ``path`` has ``count`` lines (the CLI writes them as results arrive)."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set() and process.poll() is None:
+            if path.exists() and path.read_bytes().count(b"\n") >= count:
+                done.set()
+            done.wait(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    watcher.join(timeout=600)
+    assert done.is_set(), "the CLI ended before writing enough lines"
+
+
+def test_the_batcher_closes_its_client_on_the_loop_it_ran_on(emulator: Emulator) -> None:
+    import asyncio
+
+    import pyarrow as pa
+
+    from vertexchat.ray import ChatCompletions
+
+    base_url = emulator("--no-auth")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()  # Ray Data runs async batches on an event loop in a thread of the actor
+    batcher = ChatCompletions(ClientRecipe(base_url=base_url, auth="none"), concurrency=4)
+    batch = pa.table({"custom_id": ["a", "b"], "request": [request(1), request(2)]})
+    result = asyncio.run_coroutine_threadsafe(batcher(batch), loop).result(timeout=60)
+    assert result.column("custom_id").to_pylist() == ["a", "b"]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        del batcher  # what Ray Data does when the actor exits
+        gc.collect()
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)]
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+    loop.close()
