@@ -95,7 +95,7 @@ class Client:
         self._publisher_model = is_openapi_base_url(self.base_url)
         self._auth = resolve_auth(auth)
         if not allow_insecure_http:
-            _refuse_clear_text(self.base_url, self._auth is not None, headers)
+            _refuse_clear_text(self.base_url, _sends_credentials(self._auth, http_client, headers))
         self.timeout = timeout
         self.deadline = deadline
         policy = retry_policy or RetryPolicy()
@@ -218,11 +218,22 @@ class Client:
         )
 
 
-def _refuse_clear_text(base_url: str, has_auth: bool, headers: Mapping[str, str] | None) -> None:
+def _sends_credentials(
+    auth: object, http_client: httpx.AsyncClient | None, headers: Mapping[str, str] | None
+) -> bool:
+    """Whether requests would carry credentials: our auth, a borrowed client's, or a header."""
+    named = {name.lower() for name in headers or {}}
+    if http_client is not None:
+        named |= {name.lower() for name in http_client.headers}
+        if http_client.auth is not None:
+            return True
+    return auth is not None or bool(named & {"authorization", "x-goog-api-key"})
+
+
+def _refuse_clear_text(base_url: str, credentials: bool) -> None:
     """Raise if credentials would cross a network in clear text (``allow_insecure_http`` off)."""
     host = clear_text_host(base_url)
-    named = {name.lower() for name in headers or {}}
-    if host is None or not (has_auth or named & {"authorization", "x-goog-api-key"}):
+    if host is None or not credentials:
         return
     raise InvalidRequestError(
         f"base_url is plain http:// to {host}, which is not loopback: the credentials would "
