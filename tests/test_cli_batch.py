@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,7 +87,7 @@ def test_permanent_failures_are_kept_until_retry_failed(tmp_path: Path) -> None:
         assert first.returncode == 1
         assert "3 permanent (fix them, then rerun with --retry-failed)" in first.stderr.decode()
         kinds = {cid: line.get("error", {}).get("kind") for cid, line in by_id(output).items()}
-        assert [cid for cid, kind in kinds.items() if kind == "permanent"] == [
+        assert sorted(cid for cid, kind in kinds.items() if kind == "permanent") == [
             "remote-0",
             "remote-1",
             "remote-2",
@@ -206,6 +209,13 @@ def test_stdin_and_stdout_as_dash(tmp_path: Path) -> None:
     assert sorted(line["custom_id"] for line in out) == ids
     assert all("response" in line for line in out)
     assert not (Path.cwd() / "-").exists()
+    with emulator_server() as (_, url):
+        named = run_cli(batch("/dev/stdin", "-", url, "-q"), stdin=source.read_bytes())
+        into_pipe = run_cli(batch(source, "/dev/stdout", url))
+    assert named.returncode == 0
+    assert len(named.stdout.splitlines()) == 20
+    assert into_pipe.returncode == 2  # a pipe cannot be resumed: refused, not hung
+    assert "use -o - to write to stdout" in into_pipe.stderr.decode()
 
 
 def test_duplicate_ids_on_stdin_become_error_lines(tmp_path: Path) -> None:
@@ -390,3 +400,28 @@ def test_version_and_defaults_in_help() -> None:
         "Exit codes: 0",
     ):
         assert needle in text, needle
+
+
+def test_resume_streams_an_output_bigger_than_its_memory_limit(tmp_path: Path) -> None:
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    ids = write_input(source, 61)
+    pad = "x" * (5 * 1024 * 1024)
+    with output.open("w") as file:  # 60 finished lines, 315 MB
+        for custom_id in ids[:60]:
+            message = {"role": "assistant", "content": pad}
+            response = {"id": "r", "choices": [{"index": 0, "message": message}]}
+            file.write(json.dumps({"custom_id": custom_id, "response": response}) + "\n")
+    prlimit = shutil.which("prlimit")
+    assert prlimit, "prlimit (util-linux) is needed"
+    limit = [prlimit, f"--data={200 * 1024 * 1024}", "--"]
+    control = subprocess.run(
+        [*limit, sys.executable, "-c", f"open({str(output)!r}, 'rb').read()"],
+        capture_output=True,
+        check=False,
+    )
+    assert b"MemoryError" in control.stderr  # reading the whole file cannot fit
+    result = run_cli(["batch", str(source), "-o", str(output), "--emulator", "-q"], prefix=limit)
+    assert result.returncode == 0, result.stderr
+    last = json.loads(output.read_bytes().rsplit(b"\n", 2)[-2])
+    assert last["custom_id"] == ids[60]
+    assert "response" in last

@@ -132,3 +132,18 @@ def test_batch_progress_in_a_terminal(tmp_path: Path, columns: int, no_color: bo
     assert len(drawn) == 1, screen  # redrawn in place: no stale or wrapped progress lines
     assert "120/120 100%" in drawn[0]
     assert any(line.startswith("done 120: 120 ok") for line in screen)
+
+
+def test_not_a_terminal_gets_plain_periodic_lines(tmp_path: Path) -> None:
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(source, 40)
+    command = [*CLI, "batch", str(source), "-o", str(output), "--emulator", "--concurrency", "2",
+               "--emulator-latency", "0.05", "--progress-interval", "0.05"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, cwd=ROOT, timeout=120, check=False)
+    assert result.returncode == 0
+    err = result.stderr.decode()
+    assert "\r" not in err
+    assert "\x1b" not in err
+    periodic = [line for line in err.splitlines() if re.match(r"\d+/40 +\d+% ", line)]
+    assert periodic, err
+    assert all("/s ETA " in line and "inflight " in line for line in periodic)

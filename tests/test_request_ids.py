@@ -87,3 +87,36 @@ async def test_non_google_error_body_leaves_the_google_fields_empty() -> None:
 def test_connection_errors_have_the_attributes_too() -> None:
     error = vertexchat.APIConnectionError("refused")
     assert (error.body, error.code, error.type, error.param, error.request_id) == (None,) * 5
+
+
+async def test_completions_streams_and_stream_errors_carry_the_request_id() -> None:
+    from tests._wire import completion, sse, text_chunk
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"x-goog-request-id": "g-42"}
+        if b'"stream":true' in request.content:
+            if b"fail" in request.content:
+                cut = sse(text_chunk("partial"), done=False)
+                return httpx.Response(200, content=b"".join(cut), headers=headers)
+            return httpx.Response(200, content=b"".join(sse(text_chunk("hi"))), headers=headers)
+        return httpx.Response(200, json=completion("hi"), headers=headers)
+
+    async with client_for(handler, max_retries=0) as client:
+        plain = await client.chat.completions.create(model="google/x", messages=MESSAGES)
+        stream = await client.chat.completions.create(
+            model="google/x", messages=MESSAGES, stream=True
+        )
+        async with stream:
+            assert stream.request_id == "g-42"
+            final = await stream.get_final_completion()
+        failing = await client.chat.completions.create(
+            model="google/x", messages=[{"role": "user", "content": "fail"}], stream=True
+        )
+        with pytest.raises(vertexchat.StreamError) as info:
+            async with failing:
+                async for _ in failing:
+                    pass
+    assert plain._request_id == final._request_id == "g-42"
+    assert plain.id == "r1"  # Vertex's response id stays the body's id
+    assert info.value.request_id == "g-42"
+    assert "_request_id" not in plain.model_dump()

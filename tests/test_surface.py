@@ -274,8 +274,9 @@ def test_mypy_strict_reports_exactly_the_mistakes(tmp_path: Path) -> None:
     assert 'maybe "Client"' in by_text[next(t for t in by_text if "Clinet" in t)]
     assert "BaseException" in by_text[next(t for t in by_text if "GoogleError" in t)]
     for text, message in by_text.items():
+        # On an overloaded method older mypy says only "No overload variant … matches".
         if "temprature" in text:
-            assert '"temprature"' in message, message
+            assert '"temprature"' in message or "No overload variant" in message, message
         if "stream=True" in text:
             assert '"stream"' in message, message
         if "concurency" in text:

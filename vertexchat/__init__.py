@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 from ._auth import ADC, BearerToken, GoogleAuth
 from ._client import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, Client, Completions
+from ._compat import NOT_GIVEN, NotGiven, OpenAIError, omit
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -22,10 +23,12 @@ from ._exceptions import (
     BadRequestError,
     CancelledByServerError,
     ConflictError,
+    ContentFilterFinishReasonError,
     CredentialsError,
     GoogleStatus,
     InternalServerError,
     InvalidRequestError,
+    LengthFinishReasonError,
     NotFoundError,
     OutputParseError,
     PermissionDeniedError,
@@ -57,6 +60,7 @@ if _typing.TYPE_CHECKING:
 
     from . import types as types
     from ._batch import BatchResult, BatchRun
+    from ._compat import pydantic_function_tool
     from ._limiter import AdaptiveLimiter
     from ._media import INLINE_MEDIA_LIMIT, audio_part, image_part, media_part
     from ._progress import BatchStats
@@ -66,6 +70,7 @@ if _typing.TYPE_CHECKING:
         ParsedChatCompletionStream,
         response_format_from_model,
     )
+    from ._sync import SyncClient
     from ._tools import FunctionTool, function_tool, parse_arguments
     from ._tools import run_tool_loop as run_tool_loop  # deprecated: chat.completions.run_tools
     from ._transport import PooledHTTP11Transport
@@ -89,7 +94,9 @@ _LAZY = {
     "image_part": "._media",
     "media_part": "._media",
     "parse_arguments": "._tools",
+    "pydantic_function_tool": "._compat",
     "response_format_from_model": "._structured",
+    "SyncClient": "._sync",
 }
 
 # Old names: still resolve, with a DeprecationWarning; not in __all__ or dir().
@@ -157,6 +164,7 @@ __all__ = [
     "Client",
     "Completions",
     "ConflictError",
+    "ContentFilterFinishReasonError",
     "CredentialsError",
     "DEFAULT_TIMEOUT",
     "ExtraBody",
@@ -170,10 +178,15 @@ __all__ = [
     "INLINE_MEDIA_LIMIT",
     "InternalServerError",
     "InvalidRequestError",
+    "LengthFinishReasonError",
     "media_part",
     "ModelPrice",
     "ModelUsage",
+    "NOT_GIVEN",
     "NotFoundError",
+    "NotGiven",
+    "omit",
+    "OpenAIError",
     "OutputParseError",
     "parse_arguments",
     "ParsedChatCompletion",
@@ -181,6 +194,7 @@ __all__ = [
     "ParsedChatCompletionStream",
     "PermissionDeniedError",
     "PooledHTTP11Transport",
+    "pydantic_function_tool",
     "RateLimitError",
     "RedirectError",
     "response_format_from_model",
@@ -190,6 +204,7 @@ __all__ = [
     "RetryPolicy",
     "SafetySetting",
     "StreamError",
+    "SyncClient",
     "ThinkingConfig",
     "ToolLoopError",
     "Usage",

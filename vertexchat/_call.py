@@ -39,7 +39,7 @@ from ._http_client import LoopBoundHTTPClient
 from ._limiter import AdaptiveLimiter
 from ._limits import DEFAULT_LIMITS, ResponseLimits
 from ._replies import parse_completion
-from ._response_models import ChatCompletion
+from ._response_models import ChatCompletion, attach_response_headers
 from ._retry import RetryPolicy
 from ._separate import separate_completion
 
@@ -236,6 +236,7 @@ class Call:
             self.headers.update(extra_headers)
         self.thought_marker = thought_marker
         self.attempts = 0
+        self.last_response: httpx.Response | None = None  # with_raw_response reads it
         self.observer: CallObserver | None = None
         self._ended = False
 
@@ -307,6 +308,7 @@ class Call:
         except BaseException as exc:
             self.release(exc)
             raise
+        self.last_response = response
         if self.observer is not None:
             self.observer.response_received(response.status_code, response.headers.raw)
         return Attempt(self, response)
@@ -364,6 +366,7 @@ class Call:
         finally:
             usage = completion.usage if completion is not None else None
             await attempt.finish(tokens=usage.total_tokens if usage is not None else 0)
+        attach_response_headers(completion, attempt.response.headers)
         if self.thought_marker:
             separate_completion(completion, self.thought_marker)
         return completion

@@ -7,8 +7,9 @@ its own configuration. Every request goes through the client's ``Pipeline`` (``_
 
 from __future__ import annotations
 
+import copy
 import os
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -94,8 +95,11 @@ class Client:
         # The shared endpoint's model rule, also behind the emulator or a dedicated DNS name.
         self._publisher_model = is_openapi_base_url(self.base_url)
         self._auth = resolve_auth(auth)
+        self._allow_insecure_http = allow_insecure_http
         if not allow_insecure_http:
             _refuse_clear_text(self.base_url, _sends_credentials(self._auth, http_client, headers))
+        self._api_key = auth if isinstance(auth, str) else None
+        self._owns_pool = True
         self.timeout = timeout
         self.deadline = deadline
         policy = retry_policy or RetryPolicy()
@@ -117,6 +121,7 @@ class Client:
         self._pipeline.response_hooks = self._observability.response_hooks
         self.limiter = _limiter_for(max_concurrency, requests_per_minute, tokens_per_minute)
         self.chat = Chat(self)
+        self.beta = _Beta(self.chat)
 
     def _default_base_url(
         self, project: str | None, location: str | None, api_version: str, host: str | None
@@ -164,24 +169,99 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connections this client owns (a borrowed ``http_client`` stays open)."""
+        """Close the connections this client owns (a borrowed ``http_client`` stays open).
+
+        A client made by ``with_options``/``copy`` shares its parent's pool and leaves it open.
+        """
+        if not self._owns_pool:
+            return
         await self._http.aclose()
         closer = getattr(self._auth, "aclose", None)
         if closer is not None:
             await closer()
 
-    def close(self) -> None:
+    def close(self) -> _Closed:
         """Close without an event loop: for ``__del__``, ``atexit`` or an actor's shutdown.
 
         Prefer ``aclose()`` (or ``async with``) inside the loop. ``close()`` awaits nothing:
         the client is marked closed (later calls raise ``RuntimeError``), the connections it
         owns are dropped and their sockets closed by their finalizers, and the token endpoint's
         HTTP client is closed. A borrowed ``http_client`` stays open. Safe to call twice.
+        The result may be awaited, so the OpenAI SDK's ``await client.close()`` works too.
+        A client made by ``with_options``/``copy`` leaves its parent's pool open.
         """
-        self._http.close()
-        closer = getattr(self._auth, "close", None)
-        if closer is not None:
-            closer()
+        if self._owns_pool:
+            self._http.close()
+            closer = getattr(self._auth, "close", None)
+            if closer is not None:
+                closer()
+        return _CLOSED
+
+    @property
+    def max_retries(self) -> int:
+        """Retries after the first attempt (the retry policy's ``max_attempts - 1``)."""
+        return self.retry_policy.max_retries
+
+    @property
+    def api_key(self) -> str | None:
+        """The static bearer token, if the client was given one; setting it switches to it."""
+        return self._api_key
+
+    @api_key.setter
+    def api_key(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"api_key must be a token string or None, not {type(value).__name__}")
+        self._set_auth(value)
+
+    def _set_auth(self, auth: AuthLike) -> None:
+        resolved = resolve_auth(auth)
+        if not self._allow_insecure_http:
+            _refuse_clear_text(self.base_url, resolved is not None)
+        self._auth = resolved
+        self._api_key = auth if isinstance(auth, str) else None
+        self._pipeline.auth = self._auth
+
+    def with_options(
+        self,
+        *,
+        timeout: TimeoutLike | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | UseClientDefault = USE_CLIENT_DEFAULT,
+        deadline: float | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        retry_policy: RetryPolicy | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        api_key: str | None = None,
+        auth: AuthLike | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Client:
+        """A client with other defaults that shares this one's connection pool and limiter.
+
+        ``client.with_options(timeout=5, max_retries=0).chat.completions.create(…)``, as in
+        the OpenAI SDK; ``copy`` is the same method. ``default_headers`` are added to the
+        client's headers; ``api_key`` (a static token) or ``auth`` replace its credentials.
+        """
+        new = copy.copy(self)
+        new._owns_pool = False
+        if not isinstance(timeout, UseClientDefault):
+            new.timeout = timeout
+        if not isinstance(deadline, UseClientDefault):
+            new.deadline = deadline
+        policy = retry_policy or self.retry_policy
+        if not isinstance(max_retries, UseClientDefault):
+            policy = policy.with_max_retries(max_retries)
+        new.retry_policy = policy
+        new._headers = {**self._headers, **(default_headers or {})}
+        new._pipeline = Pipeline(
+            chat_completions_url(self.base_url), new._headers, self._http, self._auth
+        )
+        new._pipeline.observe = self._pipeline.observe
+        if api_key is not None:
+            new._set_auth(api_key)
+        elif not isinstance(auth, UseClientDefault):
+            new._set_auth(auth)
+        new.chat = Chat(new)
+        new.beta = _Beta(new.chat)
+        return new
+
+    copy = with_options
 
     def batch(
         self,
@@ -240,6 +320,24 @@ def _refuse_clear_text(base_url: str, credentials: bool) -> None:
         "travel in clear text. Use https://, auth=None, or pass allow_insecure_http=True if "
         "the network between you and that host is trusted."
     )
+
+
+class _Closed:
+    """What ``Client.close()`` returns: already done, and awaitable (``await client.close()``)."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield  # a generator that finishes at once
+
+
+_CLOSED = _Closed()
+
+
+class _Beta:
+    """``client.beta.chat.completions.parse``: where the OpenAI SDK kept ``parse``."""
+
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
 
 
 def _limiter_for(

@@ -22,6 +22,8 @@
     ├── CredentialsError              Google credentials could not be loaded or refreshed
     ├── InvalidRequestError           the request is invalid; nothing was sent (also a ValueError)
     ├── OutputParseError              model output did not parse into the requested type
+    │   ├── LengthFinishReasonError       … because it was cut off at the token limit
+    │   └── ContentFilterFinishReasonError … because a safety filter blocked it
     └── ToolLoopError                 the model kept calling tools past ``max_rounds``
 
 Messages never contain credentials: headers are not copied into exceptions, and the request
@@ -48,11 +50,13 @@ __all__ = [
     "BadRequestError",
     "CancelledByServerError",
     "ConflictError",
+    "ContentFilterFinishReasonError",
     "CredentialsError",
     "DEFAULT_MAX_MESSAGE_CHARS",
     "GoogleStatus",
     "InternalServerError",
     "InvalidRequestError",
+    "LengthFinishReasonError",
     "NotFoundError",
     "OutputParseError",
     "PermissionDeniedError",
@@ -356,9 +360,18 @@ class CredentialsError(VertexChatError):
 class OutputParseError(VertexChatError):
     """Model output did not parse into the requested type; ``content`` holds the raw text."""
 
-    def __init__(self, message: str, *, content: str | None) -> None:
+    def __init__(self, message: str, *, content: str | None, completion: Any = None) -> None:
         super().__init__(message)
         self.content = content
+        self.completion = completion
+
+
+class LengthFinishReasonError(OutputParseError):
+    """``parse()`` got output cut off at the token limit (``finish_reason`` ``length``)."""
+
+
+class ContentFilterFinishReasonError(OutputParseError):
+    """``parse()`` got output a safety filter blocked (``finish_reason`` ``content_filter``)."""
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

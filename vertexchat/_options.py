@@ -11,21 +11,12 @@ from typing import Any, Final, TypeVar
 import httpx
 
 from ._retry import RetryPolicy
+from ._sentinel import USE_CLIENT_DEFAULT, UseClientDefault
 
 __all__ = ["DEFAULT_TIMEOUT", "USE_CLIENT_DEFAULT", "TimeoutLike", "UseClientDefault"]
 
 _T = TypeVar("_T")
 
-
-class UseClientDefault:
-    """Per-call option value meaning "what the client was configured with"."""
-
-    def __repr__(self) -> str:
-        return "USE_CLIENT_DEFAULT"
-
-
-USE_CLIENT_DEFAULT: Final = UseClientDefault()
-"""Per-call option value meaning "what the client was configured with" (``None`` disables)."""
 
 DEFAULT_TIMEOUT: Final = httpx.Timeout(600.0, connect=10.0, write=60.0, pool=60.0)
 """10 minutes to read (thinking models answer slowly), 10 s to connect, 60 s to write or queue."""

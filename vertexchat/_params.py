@@ -116,7 +116,7 @@ class _ResponseFormatParam(TypedDict, total=False):
 
 
 class CompletionCreateParams(_MessagesParam, _SamplingParams, _ToolsParam, _ResponseFormatParam):
-    """The request parameters of ``create()`` and ``stream()`` (``stream`` is separate)."""
+    """The request parameters of ``create()`` (``stream`` is a separate keyword)."""
 
 
 class CompletionParseParams(_MessagesParam, _SamplingParams, _ToolsParam):

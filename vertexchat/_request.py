@@ -26,6 +26,7 @@ from ._exceptions import InvalidRequestError
 from ._model_ids import qualify_model
 from ._request_models import _EXTRA_JSON, GEMINI_IGNORED_PARAMETERS, ChatCompletionRequest
 from ._response_models import ChatCompletionMessage
+from ._sentinel import USE_CLIENT_DEFAULT
 
 __all__ = ["IgnoredParameterWarning", "build_request", "encode_request"]
 
@@ -42,7 +43,11 @@ def build_request(params: Mapping[str, Any], *, publisher_model: bool) -> ChatCo
     With ``publisher_model`` (the shared ``openapi`` endpoint) ``model`` is required and a bare
     Google id gets the ``google/`` prefix Vertex requires; other bare ids are refused.
     """
-    data = {key: value for key, value in params.items() if value is not None}
+    data = {
+        key: value
+        for key, value in params.items()
+        if value is not None and value is not USE_CLIENT_DEFAULT  # the SDK's NOT_GIVEN/omit
+    }
     gemini = False
     if publisher_model:
         data["model"] = model = _qualified(data.get("model"))

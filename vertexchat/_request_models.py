@@ -405,7 +405,8 @@ class GoogleExtensions(_Strict):
     within a typo of a known field (``thinking_confg``), which fails naming the field.
     """
 
-    model_config = ConfigDict(extra="allow")
+    # protected_namespaces: pydantic < 2.10 reserves "model_" and warns on model_safety_settings.
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
 
     thinking_config: ThinkingConfig | None = None
     thought_tag_marker: str | None = None

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
     from ._client import Client
     from ._params import CompletionCreateParams, CompletionParseParams, RunToolsParams
+    from ._raw import RawResponses, StreamingResponses
+    from ._stream_events import AsyncChatCompletionStreamManager
     from ._structured import ParsedChatCompletion, ParsedChatCompletionStream
     from ._tools import FunctionTool
 
@@ -85,6 +87,31 @@ class Completions:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+
+    @property
+    def with_raw_response(self) -> RawResponses:
+        """``await ….with_raw_response.create(…)``: headers, status, ``parse()``, retries."""
+        from ._raw import RawResponses
+
+        return RawResponses(self._client, prepare_call)
+
+    @property
+    def with_streaming_response(self) -> StreamingResponses:
+        """``async with ….with_streaming_response.create(…) as response``: body on demand."""
+        from ._raw import StreamingResponses
+
+        return StreamingResponses(self._client, prepare_call)
+
+    def stream(self, **params: Any) -> AsyncChatCompletionStreamManager[Any]:
+        """The OpenAI SDK's event helper: ``async with ….stream(…) as stream``.
+
+        Iterate ``stream`` for events (``content.delta``, ``tool_calls.function.arguments.delta``,
+        ``content.done``, …); ``await stream.get_final_completion()``. A Pydantic class as
+        ``response_format`` gives ``parsed`` results, as ``parse()`` does.
+        """
+        from ._stream_events import AsyncChatCompletionStreamManager
+
+        return AsyncChatCompletionStreamManager(self, params)
 
     @overload
     async def create(

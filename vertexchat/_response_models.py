@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
+from ._request_ids import request_id
 from ._request_models import (
     AssistantMessage,
     ExtraContent,
@@ -21,6 +22,7 @@ from ._request_models import (
 )
 
 __all__ = [
+    "attach_response_headers",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
@@ -225,8 +227,24 @@ class Choice(_Lenient):
     logprobs: Any = None
 
 
+_HEADERS = "__vertexchat_response_headers__"
+
+
+def attach_response_headers(model: BaseModel, headers: Any) -> None:
+    """Remember the response headers a completion came with (read by ``_request_id``).
+
+    Kept in the instance dict, not as a field or pydantic private attribute: storing a
+    reference costs nothing per call; the id is only worked out when someone asks.
+    """
+    model.__dict__[_HEADERS] = headers
+
+
 class ChatCompletion(_Lenient):
-    """A non-streaming response (``object: "chat.completion"``)."""
+    """A non-streaming response (``object: "chat.completion"``).
+
+    ``_request_id`` is the id of the HTTP request from the response headers, as the OpenAI SDK
+    exposes it (``x-request-id``, ``x-goog-request-id``, ``x-cloud-trace-context``, … — see
+    ``vertexchat._request_ids``); ``id`` is Vertex's response id."""
 
     id: str = ""
     object: str = "chat.completion"
@@ -236,6 +254,13 @@ class ChatCompletion(_Lenient):
     usage: Usage | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
+
+    @property
+    def _request_id(self) -> str | None:
+        headers = self.__dict__.get(_HEADERS)
+        if headers is None:
+            return None
+        return request_id(getattr(headers, "raw", headers))
 
 
 class ChoiceDelta(_Lenient):

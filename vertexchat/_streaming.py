@@ -30,7 +30,8 @@ from ._exceptions import (
     StreamError,
 )
 from ._replies import parse_chunk, stream_end_error
-from ._response_models import ChatCompletion, ChatCompletionChunk
+from ._request_ids import request_id
+from ._response_models import ChatCompletion, ChatCompletionChunk, attach_response_headers
 from ._separate import ChunkThoughtSeparator, separate_completion
 from ._sse import ServerSentEvent, SSEDecoder, SSELimitError
 
@@ -104,6 +105,15 @@ class ChatCompletionStream:
         assert self._attempt is not None
         return self._attempt.response
 
+    @property
+    def request_id(self) -> str | None:
+        """The request id from the response headers (see ``vertexchat._request_ids``)."""
+        return request_id(self._attempt.response.headers.raw) if self._attempt else None
+
+    def _with_request_id(self, error: BaseException) -> None:
+        if isinstance(error, APIError) and error.request_id is None:
+            error.request_id = self.request_id
+
     def __repr__(self) -> str:
         url = self._call.pipeline.url
         return f"<ChatCompletionStream {url} finished={self._finished}>"
@@ -126,6 +136,7 @@ class ChatCompletionStream:
         try:
             chunk = await self._next_chunk()
         except BaseException as exc:
+            self._with_request_id(exc)
             with anyio.CancelScope(shield=True):
                 await self._end(None if isinstance(exc, StopAsyncIteration) else exc)
             raise
@@ -139,6 +150,10 @@ class ChatCompletionStream:
 
     async def aclose(self) -> None:
         """Release the connection; safe to call more than once."""
+        await self._end(None)
+
+    async def close(self) -> None:
+        """``aclose()``, under the OpenAI SDK's name."""
         await self._end(None)
 
     async def _end(self, error: BaseException | None) -> None:
@@ -176,6 +191,7 @@ class ChatCompletionStream:
                     raise
                 await self._replay(error, self._open_and_consume)
         except BaseException as exc:
+            self._with_request_id(exc)
             with anyio.CancelScope(shield=True):
                 await self._end(exc)
             raise
@@ -186,6 +202,8 @@ class ChatCompletionStream:
     def completion(self) -> ChatCompletion:
         """What the chunks received so far add up to (complete once the stream has finished)."""
         completion = self._accumulator.result()
+        if self._attempt is not None:
+            attach_response_headers(completion, self._attempt.response.headers)
         return separate_completion(completion, self._marker) if self._marker else completion
 
     # --- attempts: what the call's retry loop runs --------------------------------------------

@@ -21,8 +21,20 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
-from ._exceptions import InvalidRequestError, OutputParseError
-from ._response_models import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, Choice
+from ._exceptions import (
+    ContentFilterFinishReasonError,
+    InvalidRequestError,
+    LengthFinishReasonError,
+    OutputParseError,
+)
+from ._response_models import (
+    _HEADERS,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    Choice,
+    attach_response_headers,
+)
 from ._thoughts import split_thoughts
 
 if TYPE_CHECKING:
@@ -174,14 +186,20 @@ def parse_completion(
     With ``thought_tag_marker``, ``<marker>…</marker>`` thought blocks are skipped.
     """
     data = completion.model_dump(exclude={"choices"})
-    choices = [
-        {
-            **choice.model_dump(exclude={"message"}),
-            "message": _parsed_message(choice, model, thought_tag_marker),
-        }
-        for choice in completion.choices
-    ]
-    return ParsedChatCompletion[model].model_validate({**data, "choices": choices})  # type: ignore[valid-type]
+    try:
+        choices = [
+            {
+                **choice.model_dump(exclude={"message"}),
+                "message": _parsed_message(choice, model, thought_tag_marker),
+            }
+            for choice in completion.choices
+        ]
+    except OutputParseError as error:
+        error.completion = completion  # as the OpenAI SDK's LengthFinishReasonError has it
+        raise
+    parsed = ParsedChatCompletion[model].model_validate({**data, "choices": choices})  # type: ignore[valid-type]
+    attach_response_headers(parsed, completion.__dict__.get(_HEADERS))
+    return parsed
 
 
 def _parsed_message(choice: Choice, model: type[T], marker: str | None) -> dict[str, Any]:
@@ -190,7 +208,12 @@ def _parsed_message(choice: Choice, model: type[T], marker: str | None) -> dict[
     answer = split_thoughts(content, marker)[1] if content and marker else content
     reason = _UNUSABLE_FINISH.get(choice.finish_reason or "")
     if reason is not None:
-        raise OutputParseError(f"cannot parse {model.__name__}: {reason}", content=content)
+        kind = (
+            LengthFinishReasonError
+            if choice.finish_reason == "length"
+            else ContentFilterFinishReasonError
+        )
+        raise kind(f"cannot parse {model.__name__}: {reason}", content=content)
     if not answer or not answer.strip():
         raise OutputParseError(
             f"cannot parse {model.__name__}: the model returned no content "
