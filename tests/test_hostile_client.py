@@ -95,6 +95,27 @@ def test_plain_http_to_loopback_is_allowed(base_url: str) -> None:
     vertexchat.Client(base_url=base_url, auth="ya29.secret-token")
 
 
+async def test_plain_http_with_a_borrowed_clients_own_credentials_is_refused() -> None:
+    async with httpx.AsyncClient(auth=httpx.BasicAuth("user", "pass")) as http:
+        with pytest.raises(vertexchat.InvalidRequestError, match="clear text"):
+            vertexchat.Client(base_url="http://vertex.internal/v1", auth=None, http_client=http)
+    async with httpx.AsyncClient(headers={"x-goog-api-key": "k"}) as http:
+        with pytest.raises(vertexchat.InvalidRequestError, match="clear text"):
+            vertexchat.Client(base_url="http://vertex.internal/v1", auth=None, http_client=http)
+
+
+def test_credentials_added_later_to_a_plain_http_client_are_refused() -> None:
+    client = vertexchat.Client(base_url="http://vertex.internal/v1", auth=None)
+    with pytest.raises(vertexchat.InvalidRequestError, match="clear text"):
+        client.api_key = "ya29.secret-token"
+    with pytest.raises(vertexchat.InvalidRequestError, match="clear text"):
+        client.with_options(api_key="ya29.secret-token")
+    opted = vertexchat.Client(
+        base_url="http://vertex.internal/v1", auth=None, allow_insecure_http=True
+    )
+    opted.api_key = "ya29.secret-token"
+
+
 def test_plain_http_without_credentials_or_with_the_opt_in_is_allowed() -> None:
     vertexchat.Client(base_url="http://vertex.internal/v1", auth=None)
     vertexchat.Client(
