@@ -17,7 +17,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 import vertexchat
-from tests._otel import Telemetry, installed, reset_globals
+from tests._otel import Telemetry, install, installed, reset_globals
 from vertexchat.testing import Emulator, Faults
 
 MODEL = "google/gemini-2.5-flash"
@@ -258,3 +258,16 @@ def test_the_readme_console_example_prints_the_span_and_the_metrics() -> None:
     assert '"gen_ai.provider.name": "gcp.vertex_ai"' in out
     for metric in ("gen_ai.client.operation.duration", "gen_ai.client.token.usage"):
         assert f'"name": "{metric}"' in out
+
+
+async def test_a_provider_set_after_the_first_calls_is_used_from_then_on() -> None:
+    reset_globals()
+    try:
+        async with _client(Emulator()) as client:
+            await client.chat.completions.create(model=MODEL, messages=MESSAGES)
+            telemetry = install()
+            await client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        assert len(telemetry.spans()) == 1
+        assert len(telemetry.points()["gen_ai.client.operation.duration"]) == 1
+    finally:
+        reset_globals()

@@ -88,10 +88,38 @@ def _prompt_of(body: Any) -> str:
     return str(body["messages"][0]["content"])
 
 
+class GatedTransport(httpx.AsyncBaseTransport):
+    """The emulator's transport behind a gate: requests wait, counted, until it opens."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._inner = emulator.transport()
+        self.gate = anyio.Event()
+        self.waiting = 0
+        self.all_waiting = anyio.Event()
+        self.expected = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.waiting += 1
+        if self.waiting == self.expected:
+            self.all_waiting.set()
+        await self.gate.wait()
+        return await self._inner.handle_async_request(request)
+
+
 async def test_cancelling_half_of_500_in_flight_calls_leaves_the_rest_correct() -> None:
-    emulator = Emulator(faults=Faults(latency=2.0))  # long enough that none ends on its own
+    # Deterministic: every call waits on the wire (at a gate) until half of them are cancelled.
+    emulator = Emulator()
+    gated = GatedTransport(emulator)
+    gated.expected = 500
     finished: dict[int, str] = {}
-    async with client_on(emulator) as client:
+    client = vertexchat.Client(
+        "p",
+        "us-central1",
+        auth="token",
+        http_client=httpx.AsyncClient(transport=gated),
+        retry_policy=FAST_RETRIES,
+    )
+    async with client:
         scopes: list[anyio.CancelScope] = []
 
         async def one(i: int, scope: anyio.CancelScope) -> None:
@@ -103,12 +131,12 @@ async def test_cancelling_half_of_500_in_flight_calls_leaves_the_rest_correct() 
                 scope = anyio.CancelScope()
                 scopes.append(scope)
                 tasks.start_soon(one, i, scope)
-            with anyio.fail_after(10):
-                while emulator.in_flight + len(finished) < 500:  # noqa: ASYNC110 (polls a counter)
-                    await anyio.sleep(0.005)
-            assert not finished, "calls ended before the cancellation could be tested"
+            with anyio.fail_after(60):  # a hang guard only
+                await gated.all_waiting.wait()
+            assert not finished
             for scope in scopes[::2]:
                 scope.cancel()
+            gated.gate.set()
         survivors = set(finished)
         after = await answer(client, 10_000)  # the client is still usable
     assert survivors == set(range(1, 500, 2))

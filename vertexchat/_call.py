@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
@@ -95,6 +95,7 @@ class Pipeline:
     ) -> None:
         self.url = httpx.URL(url)  # parsed once; httpx.Request reuses a parsed URL as is
         self.headers = httpx.Headers(headers)  # normalised once; each request copies the list
+        self._host = self.url.netloc.decode("ascii")
         self.http = http
         self.auth = auth
         self.limits = limits
@@ -107,19 +108,30 @@ class Pipeline:
     ) -> httpx.Request:
         """The request for one attempt, on the HTTP client of the running event loop.
 
-        A borrowed ``http_client`` builds it, so its default headers, cookies and params
-        apply; for a client we own that would add nothing, so the request is made directly.
+        A borrowed ``http_client``'s default headers apply under ours (and its cookies and
+        params, through its own ``build_request``, when it has any). The request is made
+        from headers normalised once and the body as it is (bytes: the pool may send it
+        again on a stale connection).
         """
         client = await self.http.get()
-        if self.http.direct is not None:
-            request = httpx.Request("POST", self.url, headers=headers, content=body)
-        else:
-            request = client.build_request("POST", self.url, headers=headers, content=body)
+        if self.http.direct is None:
+            if client.cookies or client.params:
+                request = client.build_request("POST", self.url, headers=headers, content=body)
+                request.extensions["timeout"] = timeouts
+                return request
+            merged = httpx.Headers(client.headers)
+            merged.update(headers)
+            headers = merged
+        framing = httpx.Headers(headers)
+        framing["Host"] = self._host
+        framing["Content-Length"] = str(len(body))
+        request = httpx.Request("POST", self.url, headers=framing, stream=httpx.ByteStream(body))
+        request.read()
         request.extensions["timeout"] = timeouts
         return request
 
     async def send(self, request: httpx.Request) -> httpx.Response:
-        """Send ``build``'s request; the body is left unread.
+        """Send ``build``'s request (on the same event loop); the body is left unread.
 
         The user's event hooks run here, httpx's way: request hooks before sending (auth is
         applied after them), response hooks once the head arrived, before the body is read.
@@ -141,14 +153,14 @@ class Pipeline:
         jar and, when this client has no ``auth``, its own auth). A client we own sends
         straight to its pool, driving the auth flow itself.
         """
-        http = self.http
-        client = await http.get()
-        transport = http.direct
+        transport = self.http.direct
         if transport is None:
             auth = httpx.USE_CLIENT_DEFAULT if self.auth is None else self.auth
             # Never follow a redirect, even when the borrowed client is configured to: the
             # credentials would go along to wherever it points.
-            return await client.send(request, auth=auth, stream=True, follow_redirects=False)
+            return await self.http.current.send(
+                request, auth=auth, stream=True, follow_redirects=False
+            )
         if self.auth is None:
             return await _send_direct(transport, request)
         return await _send_with_auth(transport, request, self.auth)
@@ -334,13 +346,32 @@ class Call:
                         request=request,
                     )
         except Exception as exc:
+            self._count_resends(request)
             mapped = lower_layer_error(exc, request, "sending the request")
             if mapped is None:
                 raise
             raise mapped from exc
+        self._count_resends(request)
         if response.status_code >= 300:  # a redirect is refused, not followed: see _exceptions
             raise await _status_error(response, self.pipeline.limits)
         return response
+
+    def _count_resends(self, request: httpx.Request) -> None:
+        """Count the pool's own resends as attempts: each one went on the wire.
+
+        ``PooledHTTP11Transport`` resends only what the server cannot have started on (see
+        ``_connection``), at once; the log shows it as a failed attempt retried after 0 s.
+        """
+        for _ in range(request.extensions.get(RESENDS_EXTENSION, 0)):
+            error = APIConnectionError(
+                "the pooled connection failed before the server could read the request; "
+                "resent on a new connection",
+                request=request,
+            )
+            self.failed(error, 0.0)
+            self.attempts += 1
+            if self.observer is not None:
+                self.observer.attempt_started()
 
     # --- plain (non-streaming) calls ----------------------------------------------------------
 
@@ -372,6 +403,10 @@ class Call:
         return completion
 
 
+RESENDS_EXTENSION = "vertexchat.resends"
+"""``_transport.RESENDS_EXTENSION``, spelled here so that importing this module does not load
+the transport (a test checks the two agree)."""
+
 _E = TypeVar("_E", bound=APIError)
 
 
@@ -398,6 +433,18 @@ def lower_layer_error(
     return None
 
 
+def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive; straight from the transport when nothing is encoded.
+
+    httpx's ``aiter_bytes`` runs each piece through a content decoder and a re-chunker,
+    which for an identity body (what Vertex sends: we ask for no compression) only cost CPU.
+    """
+    encoding = response.headers.get("content-encoding")
+    if response.is_stream_consumed or (encoding is not None and encoding.lower() != "identity"):
+        return response.aiter_bytes()  # decoded, or what a response hook has read already
+    return aiter(response.stream)  # type: ignore[arg-type]
+
+
 async def read_body(
     response: httpx.Response, limit: int | None = None, *, truncate: bool = False
 ) -> bytes:
@@ -408,7 +455,7 @@ async def read_body(
     """
     try:
         if limit is None:
-            return await response.aread()
+            return b"".join([chunk async for chunk in body_chunks(response)])
         return await _read_at_most(response, limit, truncate=truncate)
     except Exception as exc:
         mapped = lower_layer_error(exc, response.request, "reading the response")
@@ -425,7 +472,7 @@ async def _read_at_most(response: httpx.Response, limit: int, *, truncate: bool)
         raise _too_large(response, limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in body_chunks(response):
         size += len(chunk)
         if size > limit:
             if not truncate:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ._batch import BatchRun
     from ._progress import BatchStats
     from ._request_models import ChatCompletionRequest
+    from ._tls import CertTypes, VerifyTypes
 
     BatchItem = ChatCompletionRequest | Mapping[str, Any]
 
@@ -83,6 +84,8 @@ class Client:
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         event_hooks: Mapping[str, Sequence[EventHook]] | None = None,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
         response_limits: ResponseLimits | None = None,
         allow_insecure_http: bool = False,
     ) -> None:
@@ -110,7 +113,7 @@ class Client:
             "user-agent": f"vertexchat/{__version__}",
             **(headers or {}),
         }
-        self._http = LoopBoundHTTPClient(http_client, timeout=timeout)
+        self._http = LoopBoundHTTPClient(http_client, timeout=timeout, verify=verify, cert=cert)
         url = chat_completions_url(self.base_url)
         self.response_limits = response_limits or ResponseLimits()
         self._pipeline = Pipeline(url, self._headers, self._http, self._auth, self.response_limits)

@@ -1,6 +1,6 @@
 """The async stream of a ``stream=True`` call: bytes → SSE events → typed chunks.
 
-Edge module: it moves bytes from ``response.aiter_bytes()`` into the pure ``SSEDecoder`` and
+Edge module: it moves the response's bytes (``_call.body_chunks``) into the pure ``SSEDecoder`` and
 validates each ``data:`` payload into a ``ChatCompletionChunk``. Errors inside the stream (a
 ``data: {"error": …}`` event, or the bare JSON error array Vertex writes without ``data:``)
 raise ``StreamError``; so does a stream that ends without ``data: [DONE]``.
@@ -21,7 +21,7 @@ import anyio
 import httpx
 
 from ._accumulate import ChunkAccumulator
-from ._call import Attempt, Call, lower_layer_error
+from ._call import Attempt, Call, body_chunks, lower_layer_error
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -317,7 +317,7 @@ class ChatCompletionStream:
     async def _receive(self) -> bytes:
         """The next piece of the body, within the idle bound and the call's deadline."""
         if self._bytes is None:
-            self._bytes = self.response.aiter_bytes()
+            self._bytes = body_chunks(self.response)
         idle_until = math.inf if self._idle is None else self._event_at + self._idle
         until = min(idle_until, self._call.expires_at)
         if until == math.inf:

@@ -23,6 +23,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
+from opentelemetry.environment_variables import (
+    OTEL_PYTHON_METER_PROVIDER,
+    OTEL_PYTHON_TRACER_PROVIDER,
+)
+from opentelemetry.metrics import _internal as _metrics_api
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import __version__
@@ -93,6 +98,10 @@ class Instruments:
 
 
 _cache: tuple[object, object, Instruments | None] | None = None
+# Providers named in the environment are loaded by the API on first use (read once, here).
+_PROVIDERS_FROM_ENV = (
+    OTEL_PYTHON_TRACER_PROVIDER in os.environ or OTEL_PYTHON_METER_PROVIDER in os.environ
+)
 
 
 def current() -> Instruments | None:
@@ -102,6 +111,8 @@ def current() -> Instruments | None:
     client); instruments are built once per pair of providers.
     """
     global _cache
+    if _nothing_set():
+        return None
     tracer_provider = trace.get_tracer_provider()
     meter_provider = metrics.get_meter_provider()
     cached = _cache
@@ -111,6 +122,21 @@ def current() -> Instruments | None:
     result = instruments if instruments.active else None
     _cache = (tracer_provider, meter_provider, result)
     return result
+
+
+def _nothing_set() -> bool:
+    """Whether neither global provider has been set: the common case, answered cheaply.
+
+    When unset, ``get_tracer_provider()`` and ``get_meter_provider()`` look the environment up
+    on every call (several microseconds each); the API's own globals say the same for the
+    price of two attribute reads. Should those private names ever go, this answers False
+    and the public functions decide.
+    """
+    return (
+        not _PROVIDERS_FROM_ENV
+        and getattr(trace, "_TRACER_PROVIDER", False) is None
+        and getattr(_metrics_api, "_METER_PROVIDER", False) is None
+    )
 
 
 def _is_default_tracer_provider(provider: object) -> bool:
