@@ -425,3 +425,14 @@ def test_resume_streams_an_output_bigger_than_its_memory_limit(tmp_path: Path) -
     last = json.loads(output.read_bytes().rsplit(b"\n", 2)[-2])
     assert last["custom_id"] == ids[60]
     assert "response" in last
+
+
+def test_timeout_flag_bounds_each_attempt(tmp_path: Path) -> None:
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(source, 2)
+    slow = Emulator(require_auth=False, faults=Faults(latency=30.0))
+    with emulator_server(slow) as (_, url):
+        result = run_cli(batch(source, output, url, "--timeout", "0.5", "--max-retries", "0"))
+    assert result.returncode == 1, result.stderr
+    errors = [line["error"] for line in records(output)]
+    assert [(e["type"], e["kind"]) for e in errors] == [("APITimeoutError", "transient")] * 2

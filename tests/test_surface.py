@@ -221,6 +221,8 @@ async def main(flag: bool, loose: dict[str, Any]) -> None:
         await completions.run_tools(messages=[], tools=[], temprature=1)  # ERROR
         await completions.run_tools(messages=[], tools=[], stream=True)  # ERROR
         client.batch([{"messages": []}], concurency=8)  # ERROR
+        completions.stream(messages=[], temprature=1)  # ERROR
+        events = completions.stream(messages=[], response_format=Answer, temperature=0.5)
         completion: ChatCompletion = await completions.create(
             model="m", messages=[{"role": "user", "content": "hi"}], temperature=1
         )
@@ -236,7 +238,7 @@ async def main(flag: bool, loose: dict[str, Any]) -> None:
         answer: Answer | None = parsed.choices[0].message.parsed
         async with client.batch([{"messages": []}], concurrency=8, timeout=5.0) as run:
             print(run)
-        print(stream, either, answer)
+        print(stream, either, answer, events)
     try:
         print(broken, choice)
     except vertexchat.GoogleError:  # ERROR

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 import os
 import resource
@@ -18,6 +20,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +32,7 @@ import trustme
 
 import vertexchat
 from tests._loopback import OK, Handler, Peer, answer_each, answering, client, pool, serving
+from tests._wire import completion, text_chunk
 from vertexchat._transport import RESENDS_EXTENSION, PooledHTTP11Transport
 
 # -- 1. no fd ceiling ----------------------------------------------------------------------
@@ -68,7 +72,9 @@ async def test_connection_with_fd_above_1024_is_reused() -> None:
 async def test_thousand_concurrent_calls_with_fds_above_1024() -> None:
     before = open_fd_count()
     async with serving(answer_each) as server:
-        async with client() as http:
+        # No timeout: on a loaded machine 1,000 calls may queue longer than httpx's 5 s default.
+        transport = PooledHTTP11Transport()
+        async with httpx.AsyncClient(transport=transport, timeout=None) as http:
             for _ in range(2):  # the second round reuses the first round's connections
                 results: list[str] = []
 
@@ -210,6 +216,70 @@ async def test_write_failure_on_an_idle_connection_is_resent_and_counted(
     assert "resent" in caplog.text
 
 
+class Attempts:
+    """A minimal call observer: what the attempt log records."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    def observe(self, request: object, call: object) -> Attempts:
+        return self
+
+    def attempt_started(self) -> None:
+        self.log.append("start")
+
+    def response_received(self, status: int, request_id: str | None = None) -> None:
+        self.log.append(str(status))
+
+    def attempt_failed(self, error: BaseException, *, retry_in: float | None = None) -> None:
+        self.log.append(f"failed {type(error).__name__} retry_in={retry_in}")
+
+    def first_chunk(self) -> None:
+        pass
+
+    def finished(self, completion: object = None, error: BaseException | None = None) -> None:
+        self.log.append("end")
+
+
+def test_the_pipeline_reads_the_key_the_pool_writes() -> None:
+    from vertexchat import _call
+
+    assert _call.RESENDS_EXTENSION == RESENDS_EXTENSION
+
+
+async def test_a_resend_is_counted_in_the_attempt_log() -> None:
+    answer = json.dumps(completion("resent")).encode()
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(answer), answer)
+
+    async def handler(peer: Peer) -> None:
+        if peer.server.connections == 1:
+            await peer.read_request()
+            await peer.send(OK)
+            await anyio.wait_all_tasks_blocked()  # the call is stuck sending 16 MB
+            await reset(peer)  # unread: the server cannot have started on it
+            return
+        await answer_each(peer, reply)
+
+    attempts = Attempts()
+    async with (
+        serving(handler) as server,
+        vertexchat.Client(base_url=server.url, auth=None, max_retries=0) as chat,
+    ):
+        chat._pipeline.observe = attempts.observe
+        await (await chat._http.get()).get(server.url)  # one idle connection to reuse
+        result = await chat.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "x" * (16 * 1024 * 1024)}]
+        )
+    assert result.choices[0].message.content == "resent"
+    assert attempts.log == [
+        "start",
+        "failed APIConnectionError retry_in=0.0",
+        "start",
+        "200",
+        "end",
+    ]
+
+
 # -- 3. framing that must be refused -----------------------------------------------------
 
 REFUSED = {
@@ -228,6 +298,48 @@ async def test_framing_that_must_be_refused(response: bytes) -> None:
         with pytest.raises(httpx.RemoteProtocolError):
             await http.get(server.url)
         assert pool(http).open_connections == 0
+
+
+# -- 4. Accept-Encoding: not asked by default (measured: benchmarks/accept_encoding.py), opt-in --
+
+
+async def test_no_accept_encoding_by_default_and_gzip_on_request() -> None:
+    answer = gzip.compress(json.dumps(completion("squeezed")).encode())
+    reply = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(answer),
+        answer,
+    )
+    messages = [{"role": "user", "content": "hi"}]
+    async with serving(answering(reply)) as server:
+        async with vertexchat.Client(base_url=server.url, auth=None) as chat:
+            await chat.chat.completions.create(model="m", messages=messages)
+        assert b"accept-encoding" not in server.requests[-1].lower()
+        headers = {"accept-encoding": "gzip"}
+        async with vertexchat.Client(base_url=server.url, auth=None, headers=headers) as chat:
+            result = await chat.chat.completions.create(model="m", messages=messages)
+        assert b"accept-encoding: gzip" in server.requests[-1].lower()
+        assert result.choices[0].message.content == "squeezed"
+
+
+async def test_gzip_stream_decodes_event_by_event() -> None:
+    events = [f"data: {json.dumps(text_chunk(word))}\n\n".encode() for word in ("a", "b")]
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    pieces = [compressor.compress(e) + compressor.flush(zlib.Z_SYNC_FLUSH) for e in events]
+    pieces.append(compressor.compress(b"data: [DONE]\n\n") + compressor.flush())
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n"
+    reply = head + b"Transfer-Encoding: chunked\r\n\r\n" + body
+    headers = {"accept-encoding": "gzip"}
+    async with (
+        serving(answering(reply)) as server,
+        vertexchat.Client(base_url=server.url, auth=None, headers=headers) as chat,
+    ):
+        stream = await chat.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        async with stream:
+            words = [chunk.choices[0].delta.content async for chunk in stream if chunk.choices]
+    assert words == ["a", "b"]
 
 
 # -- 5. TLS options ---------------------------------------------------------------------
@@ -277,6 +389,34 @@ async def test_verify_takes_a_context_and_cert_a_client_certificate(
         async with client(verify=anonymous) as http:  # no client certificate: refused
             with pytest.raises(httpx.TransportError):
                 await http.get(server.url)
+
+
+async def test_client_passes_verify_and_cert_to_its_pool(
+    authority: trustme.CA, tmp_path: Path
+) -> None:
+    answer = json.dumps(completion("over TLS")).encode()
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(answer), answer)
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    chain = tmp_path / "client.pem"
+    authority.issue_cert("client.example").private_key_and_cert_chain_pem.write_to_path(str(chain))
+    tls = server_context(authority, require_client_cert=True)
+    messages = [{"role": "user", "content": "hi"}]
+    async with serving(answering(reply), tls=tls) as server:
+        options = {"base_url": server.url, "auth": None, "max_retries": 0}
+        async with vertexchat.Client(**options, verify=str(bundle), cert=str(chain)) as chat:
+            result = await chat.chat.completions.create(model="m", messages=messages)
+            assert result.choices[0].message.content == "over TLS"
+        async with vertexchat.Client(**options) as chat:  # the default trust store: refused
+            with pytest.raises(vertexchat.APIConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+                await chat.chat.completions.create(model="m", messages=messages)
+
+
+def test_verify_with_a_borrowed_client_is_refused() -> None:
+    with pytest.raises(ValueError, match="http_client"):
+        vertexchat.Client(
+            base_url="http://x", auth=None, http_client=httpx.AsyncClient(), verify=False
+        )
 
 
 def test_transport_options_follow_httpx_names() -> None:

@@ -14,11 +14,14 @@ import logging
 import os
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ._loop import LoopWatch
+
+if TYPE_CHECKING:
+    from ._tls import CertTypes, VerifyTypes
 
 __all__ = ["LoopBoundHTTPClient"]
 
@@ -36,13 +39,26 @@ def _proxy_configured() -> bool:
 class LoopBoundHTTPClient:
     """Hands out the ``httpx.AsyncClient`` for the running loop; owns it unless borrowed."""
 
-    def __init__(self, borrowed: httpx.AsyncClient | None, *, timeout: Any) -> None:
+    def __init__(
+        self,
+        borrowed: httpx.AsyncClient | None,
+        *,
+        timeout: Any,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
+    ) -> None:
+        self._tls = (verify, cert)
         self._borrowed = borrowed
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
         self.direct: httpx.AsyncBaseTransport | None = None
         self._loop = LoopWatch()
         self._closed = False
+        if borrowed is not None and (verify is not True or cert is not None):
+            raise ValueError(
+                "verify= and cert= configure the connections a Client makes itself; "
+                "with http_client=, give them to that httpx.AsyncClient (or its transport)"
+            )
         if borrowed is None and _proxy_configured():
             logger.info(
                 "vertexchat: a proxy is configured (HTTPS_PROXY/HTTP_PROXY/ALL_PROXY), so this "
@@ -75,11 +91,16 @@ class LoopBoundHTTPClient:
     def _new_client(self) -> httpx.AsyncClient:
         from ._transport import DEFAULT_LIMITS, PooledHTTP11Transport
 
+        verify, cert = self._tls
         self.direct = None
         if _proxy_configured():
             # Our pool speaks plain HTTP/1.1 only; httpx's own honours proxy settings.
-            return httpx.AsyncClient(timeout=self._timeout, limits=DEFAULT_LIMITS)
-        self.direct = PooledHTTP11Transport(limits=DEFAULT_LIMITS)
+            if verify is not True or cert is not None:
+                from ._tls import tls_context
+
+                verify = tls_context(verify, cert, trust_env=True)
+            return httpx.AsyncClient(timeout=self._timeout, limits=DEFAULT_LIMITS, verify=verify)
+        self.direct = PooledHTTP11Transport(verify=verify, cert=cert, limits=DEFAULT_LIMITS)
         return httpx.AsyncClient(timeout=self._timeout, transport=self.direct)
 
     async def aclose(self) -> None:

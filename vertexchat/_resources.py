@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ._client import Client
     from ._params import CompletionCreateParams, CompletionParseParams, RunToolsParams
     from ._raw import RawResponses, StreamingResponses
+    from ._request_models import ResponseFormat
     from ._stream_events import AsyncChatCompletionStreamManager
     from ._structured import ParsedChatCompletion, ParsedChatCompletionStream
     from ._tools import FunctionTool
@@ -101,6 +102,30 @@ class Completions:
         from ._raw import StreamingResponses
 
         return StreamingResponses(self._client, prepare_call)
+
+    @overload
+    def stream(
+        self,
+        *,
+        response_format: type[_M],
+        timeout: TimeoutLike | UseClientDefault = ...,
+        deadline: float | UseClientDefault | None = ...,
+        max_retries: int | UseClientDefault = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        **params: Unpack[CompletionParseParams],
+    ) -> AsyncChatCompletionStreamManager[_M]: ...
+
+    @overload
+    def stream(
+        self,
+        *,
+        response_format: ResponseFormat | Mapping[str, Any] | None = ...,
+        timeout: TimeoutLike | UseClientDefault = ...,
+        deadline: float | UseClientDefault | None = ...,
+        max_retries: int | UseClientDefault = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        **params: Unpack[CompletionParseParams],
+    ) -> AsyncChatCompletionStreamManager[Any]: ...
 
     def stream(self, **params: Any) -> AsyncChatCompletionStreamManager[Any]:
         """The OpenAI SDK's event helper: ``async with ….stream(…) as stream``.

@@ -66,7 +66,7 @@ RESULT_SCHEMA = pa.schema(
 """The Arrow schema of a result batch (the columns of ``vertexchat._rows.RESULT_COLUMNS``)."""
 
 Quota = Literal["split", "lease"]
-_CLOSE_TIMEOUT = 10.0
+_CLOSE_TIMEOUT = 5.0
 
 
 class QuotaCoordinator:
@@ -208,14 +208,18 @@ class ChatCompletions:
         await self._client.aclose()
 
     def close(self) -> None:
-        """Close the client on the event loop it ran on (Ray calls ``__del__`` at exit)."""
+        """Close the client: on the loop it ran on if that still runs, else without a loop.
+
+        Ray Data deletes the instance when the actor exits (``__del__``); the loop thread
+        may already be gone at interpreter exit, hence ``Client.close()`` as the fallback.
+        """
         loop, self._loop = self._loop, None
         if self._coordinator is not None:
             with contextlib.suppress(Exception):
                 self._coordinator.leave.remote(self._name)
-        if loop is not None and loop.is_running():
-            _run_on(loop, self._aclose)
-        # Never called: the client never connected, so it holds nothing to close.
+        if loop is not None and loop.is_running() and _run_on(loop, self._aclose):
+            return
+        self._client.close()
 
     def __del__(self) -> None:
         self.close()
@@ -223,11 +227,15 @@ class ChatCompletions:
 
 def _run_on(
     loop: asyncio.AbstractEventLoop, factory: Callable[[], Coroutine[Any, Any, None]]
-) -> None:
-    """Run a coroutine on ``loop`` (running in another thread) and wait a little for it."""
+) -> bool:
+    """Run a coroutine on ``loop`` (running in another thread); whether it finished in time."""
     future = asyncio.run_coroutine_threadsafe(factory(), loop)
-    with contextlib.suppress(Exception):
+    try:
         future.result(timeout=_CLOSE_TIMEOUT)
+    except Exception:
+        future.cancel()
+        return False
+    return True
 
 
 def _column(batch: Any, name: str) -> list[Any]:
