@@ -113,8 +113,8 @@ class ProcessCPU:
             try:
                 times = process.cpu_times()
                 seen[process.pid] = times.user + times.system
-                if process.pid not in getattr(self, "_kinds", {}):
-                    self._kind(process)
+                if getattr(self, "_kinds", {}).get(process.pid) != "actors":
+                    self._kind(process)  # an idle worker becomes an actor later
             except self._psutil.Error:
                 continue
         return seen

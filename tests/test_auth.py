@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -185,25 +184,46 @@ async def test_expired_token_does_hop_to_a_thread(monkeypatch: pytest.MonkeyPatc
 
 
 def _count_thread_hops_and_locks(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count worker threads started and waits set up (an anyio.Event per waiting caller)."""
     counts = {"threads": 0, "locks": 0}
-    real_run_sync = anyio.to_thread.run_sync
-    real_lock = anyio.Lock
+    real_thread = threading.Thread
+    real_event = anyio.Event
 
-    async def run_sync(function: Callable[[], Any], *args: Any, **kwargs: Any) -> Any:
-        counts["threads"] += 1
-        return await real_run_sync(function, *args, **kwargs)
+    class CountingThread(real_thread):  # type: ignore[valid-type,misc]
+        def start(self) -> None:
+            counts["threads"] += 1
+            super().start()
 
-    def lock() -> anyio.Lock:
+    def event() -> anyio.Event:
         counts["locks"] += 1
-        return real_lock()
+        return real_event()
 
-    monkeypatch.setattr(anyio.to_thread, "run_sync", run_sync)
-    monkeypatch.setattr(anyio, "Lock", lock)
+    monkeypatch.setattr(threading, "Thread", CountingThread)
+    monkeypatch.setattr(anyio, "Event", event)
     return counts
 
 
-async def test_token_inside_refresh_margin_is_refreshed_before_use() -> None:
-    credentials = FakeCredentials(token=OLD, expires_in=200)
+async def test_token_inside_refresh_margin_keeps_serving_while_one_refresh_runs() -> None:
+    gate = threading.Event()  # the refresh hangs until the test opens it
+    credentials = FakeCredentials(token=OLD, expires_in=200, gate=gate)
+    recorder = Recorder()
+    auth = GoogleAuth(credentials, refresh_margin=300)
+    async with _client(auth, recorder) as client:
+        with anyio.fail_after(10):  # traffic paused by the refresh would hang here
+            for _ in range(50):
+                await client.get(URL)
+        assert recorder.authorizations == [f"Bearer {OLD}"] * 50
+        assert credentials.refreshes == 1  # one background refresh, not one per request
+        gate.set()
+        with anyio.fail_after(10):
+            await auth.ensure_valid()  # joins the refresh in flight
+        await client.get(URL)
+    assert credentials.refreshes == 1
+    assert recorder.authorizations[-1] == "Bearer ya29.token-1"
+
+
+async def test_expired_token_waits_for_the_refresh() -> None:
+    credentials = FakeCredentials(token=OLD, expires_in=5)  # inside the expiry skew
     recorder = Recorder()
     async with _client(GoogleAuth(credentials, refresh_margin=300), recorder) as client:
         await client.get(URL)

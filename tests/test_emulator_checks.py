@@ -16,7 +16,10 @@ DEPLOYED = "http://emulator/v1/projects/p/locations/us-central1/endpoints/123456
 
 def client_for(emulator: Emulator, base_url: str = BASE_URL) -> vertexchat.Client:
     http = httpx.AsyncClient(transport=emulator.transport())
-    return vertexchat.Client(base_url=base_url, auth="t", http_client=http, max_retries=0)
+    # An in-process transport: the plain-http URL never reaches a network.
+    return vertexchat.Client(
+        base_url=base_url, auth="t", http_client=http, max_retries=0, allow_insecure_http=True
+    )
 
 
 async def ask(client: vertexchat.Client, text: str, model: str = "google/gemini-2.5-flash") -> int:

@@ -265,3 +265,19 @@ async def test_plain_base_url_keeps_the_model_as_given() -> None:
         with pytest.raises(vertexchat.BadRequestError):
             await c.chat.completions.create(model="llama-3.3-70b", messages=USER, max_retries=0)
     assert seen[0]["model"] == "llama-3.3-70b"
+
+
+async def test_a_request_model_keeps_its_unvalidated_keys_through_a_batch() -> None:
+    params = {"model": "google/x", "messages": USER, "extra_body": {"top_k": 3, "google": {}}}
+    request = build_request(params, publisher_model=True)
+    assert request.extra_json == {"top_k": 3}
+    emulator = Emulator()
+    async with (
+        serve(emulator) as server,
+        vertexchat.Client(base_url=server.base_url(), auth="t") as client,
+        client.batch([request]) as results,
+    ):
+        outcome = [result async for result in results]
+    assert outcome[0].ok
+    assert emulator.requests[0].body["top_k"] == 3
+    assert emulator.requests[0].body["extra_body"] == {"google": {}}

@@ -276,10 +276,15 @@ async def test_a_borrowed_client_keeps_its_hooks_cookies_and_auth() -> None:
     )
     async with http:
         # No vertexchat auth: the borrowed client's own auth applies.
-        mine = vertexchat.Client(base_url="http://borrowed/v1", auth=None, http_client=http)
+        # A mock transport: the plain-http URL never reaches a network, so opt in.
+        mine = vertexchat.Client(
+            base_url="http://borrowed/v1", auth=None, http_client=http, allow_insecure_http=True
+        )
         await mine.chat.completions.create(**ask())
         # vertexchat auth given: it is what the request carries.
-        bearer = vertexchat.Client(base_url="http://borrowed/v1", auth="tok", http_client=http)
+        bearer = vertexchat.Client(
+            base_url="http://borrowed/v1", auth="tok", http_client=http, allow_insecure_http=True
+        )
         await bearer.chat.completions.create(**ask())
     assert seen[0]["authorization"] == httpx.BasicAuth("user", "pass")._auth_header
     assert seen[1]["authorization"] == "Bearer tok"

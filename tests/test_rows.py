@@ -31,8 +31,13 @@ def request(n: int, **extra: Any) -> str:
 @asynccontextmanager
 async def connect(emulator: Emulator, **options: Any) -> AsyncIterator[vertexchat.Client]:
     async with httpx.AsyncClient(transport=emulator.transport()) as http:
+        # An in-process transport: the plain-http URL never reaches a network.
         client = vertexchat.Client(
-            base_url=BASE_URL, http_client=http, retry_policy=FAST_RETRIES, **options
+            base_url=BASE_URL,
+            http_client=http,
+            retry_policy=FAST_RETRIES,
+            allow_insecure_http=True,
+            **options,
         )
         async with client:
             yield client

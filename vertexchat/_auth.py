@@ -1,9 +1,15 @@
 """Google authentication for httpx: ADC or given credentials, refreshed once for many callers.
 
 Implements vertex-api.md §2. google-auth is synchronous and is imported only when first needed,
-so ``import vertexchat`` stays cheap; its blocking refresh runs in a worker thread, under an
-``anyio.Lock`` with a double check, so a thousand callers holding an expired token cause one
-refresh, and a request whose token is fresh takes neither the lock nor a thread.
+so ``import vertexchat`` stays cheap. Its blocking refresh runs as one "flight" in a worker
+thread: a thousand callers holding an expired token cause one refresh and all wait for it, each
+honouring its own cancellation and deadline, while the thread finishes in the background and its
+token is kept for everyone. A token still valid but inside the refresh margin keeps being used
+while one background refresh runs. A request whose token is fresh takes no lock and no thread.
+
+Token requests never follow redirects (a JWT assertion, refresh token or client secret is never
+re-sent to another origin), and secrets a token endpoint echoes are scrubbed from the error and
+its whole cause chain.
 """
 
 from __future__ import annotations
@@ -11,19 +17,18 @@ from __future__ import annotations
 import datetime
 import logging
 import math
-import re
 import sys
+import threading
 import time
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, Union
+from typing import TYPE_CHECKING, Final, TypeAlias, Union
 
-import anyio
-import anyio.to_thread
 import httpx
 
 from vertexchat._exceptions import CredentialsError
-from vertexchat._loop import PerLoop
+from vertexchat._redact import redact_chain, redact_text
+from vertexchat._refresh import Flight, TokenTransport
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -41,15 +46,9 @@ __all__ = [
 CLOUD_PLATFORM_SCOPE: Final = "https://www.googleapis.com/auth/cloud-platform"
 
 _log = logging.getLogger(__name__)
-_TOKEN_REQUEST_TIMEOUT = 30.0
 _MAX_DETAIL = 300
-# Access tokens (ya29.…) and anything after "Bearer" are scrubbed from messages we build.
-_SECRET_PATTERN = re.compile(r"ya29\.[\w.~+/=-]+|(?i:bearer)\s+\S+")
-# One refresh lock per GoogleAuth and event loop, so one object works under asyncio.run() after
-# asyncio.run(), or under trio after asyncio; the token itself is shared by all of them.
-_refresh_locks: PerLoop[GoogleAuth, anyio.Lock] = PerLoop(
-    "vertexchat_refresh_locks", lambda: anyio.Lock()
-)
+_EXPIRY_SKEW = 10.0  # a token is not sent in its last seconds: clocks and queues are not exact
+_BACKGROUND_RETRY = 10.0  # after a failed background refresh, keep the valid token this long
 
 
 class ApplicationDefault:
@@ -88,10 +87,15 @@ class BearerToken(httpx.Auth):
 
 @dataclass(frozen=True)
 class _Token:
-    """Headers carrying one access token, and the monotonic time until which they are fresh."""
+    """Headers carrying one access token; until when it is fresh, and until when it is valid.
+
+    Past ``fresh_until`` a refresh starts; until ``valid_until`` the token is still sent while
+    that refresh runs.
+    """
 
     headers: Mapping[str, str]
     fresh_until: float
+    valid_until: float
 
     def apply(self, request: httpx.Request) -> None:
         """Write the headers into the request (item by item: cheaper than Headers.update)."""
@@ -123,10 +127,13 @@ class GoogleAuth(httpx.Auth):
         self._credentials = None if credentials is None else _scoped(credentials, self._scopes)
         self._from_adc = credentials is None
         self._default_project: str | None = None
-        self._transport = _TokenTransport(refresh_client)
+        self._transport = TokenTransport(refresh_client)
         self._token: _Token | None = None
+        self._state = threading.Lock()  # guards _flight, _attempts, _failure across threads
+        self._flight: Flight | None = None
         self._attempts = 0  # refresh attempts finished, successful or not
         self._failure: BaseException | None = None  # why the latest attempt failed
+        self._background_after = 0.0  # monotonic time before which no background refresh starts
 
     @property
     def credentials(self) -> Credentials | None:
@@ -148,7 +155,7 @@ class GoogleAuth(httpx.Auth):
         """Add a fresh token; after a 401, refresh once and send the request once more."""
         token = self._token
         if token is None or time.monotonic() >= token.fresh_until:
-            token = await self._fresh_token()
+            token = await self._usable_token()
         issued_after = self._attempts
         token.apply(request)
         response = yield request
@@ -169,7 +176,7 @@ class GoogleAuth(httpx.Auth):
         """Load credentials and refresh the token now if it is missing or about to expire."""
         token = self._token
         if token is None or time.monotonic() >= token.fresh_until:
-            await self._fresh_token()
+            await self._refresh(self._attempts, force=False)
 
     async def force_refresh(self) -> None:
         """Refresh the token now, unless another task is refreshing it already."""
@@ -183,40 +190,74 @@ class GoogleAuth(httpx.Auth):
         """Close the HTTP client used to reach Google's token endpoint, if this object owns it."""
         self._transport.close()
 
-    async def _fresh_token(self) -> _Token:
+    async def _usable_token(self) -> _Token:
+        """A token to send now: the current one while it is valid (refreshing behind it)."""
         seen = self._attempts
-        if self._adopt_current():  # credentials handed to us with a good token: no lock, no thread
-            return self._current()
+        token = self._adopt_current()
+        now = time.monotonic()
+        if token is not None and now < token.fresh_until:
+            return token
+        if token is not None and now < token.valid_until:
+            if now >= self._background_after:
+                self._join_or_start(seen, force=False)  # not awaited: traffic goes on
+            return token
         await self._refresh(seen, force=False)
         return self._current()
 
     async def _refresh(self, seen: int, *, force: bool) -> None:
-        """Refresh unless an attempt finished since ``seen``; share that attempt's outcome."""
-        async with self._refresh_lock():
+        """Refresh unless an attempt finished since ``seen``; share that attempt's outcome.
+
+        Cancellation (or a caller's deadline) ends the wait, not the refresh.
+        """
+        flight = self._join_or_start(seen, force=force)
+        if flight is None:
+            return
+        await flight.wait()
+        if flight.failure is not None:
+            raise self._credentials_error(flight.failure) from flight.failure
+
+    def _join_or_start(self, seen: int, *, force: bool) -> Flight | None:
+        """The refresh in flight, a new one, or None when one finished since ``seen``."""
+        with self._state:
+            if self._flight is not None:
+                return self._flight
             if self._attempts != seen:
                 if self._failure is not None:
                     raise self._credentials_error(self._failure) from self._failure
-                return
-            if not force and self._adopt_current():
-                return
-            await self._refresh_in_thread()
-
-    def _refresh_lock(self) -> anyio.Lock:
-        return _refresh_locks.get(self)
-
-    async def _refresh_in_thread(self) -> None:
+                return None
+            token = None if force else self._adopt_current()
+            if token is not None and time.monotonic() < token.fresh_until:
+                return None
+            flight = self._flight = Flight()
         _log.debug("refreshing the Google access token")
-        self._failure = None
+        worker = threading.Thread(
+            target=self._fly, args=(flight,), name="vertexchat-token-refresh", daemon=True
+        )
+        worker.start()
+        return flight
+
+    def _fly(self, flight: Flight) -> None:
+        """The worker thread: refresh, keep the outcome for everyone, wake the waiters."""
+        token: _Token | None = None
+        failure: BaseException | None = None
         try:
-            self._token = await anyio.to_thread.run_sync(self._refresh_blocking)
+            token = self._refresh_blocking()
         except BaseException as exc:
-            self._failure = exc
-            if isinstance(exc, Exception):
-                _log.debug("refreshing the Google access token failed: %s", type(exc).__name__)
-                raise self._credentials_error(exc) from exc
-            raise
-        finally:
+            redact_chain(exc, self._secrets())
+            failure = exc
+            _log.debug("refreshing the Google access token failed: %s", type(exc).__name__)
+        if token is not None:
+            self._token = token
+        # Waking the waiters returns once each event loop has run the wake-up, so callers that
+        # were already scheduled there join this finished flight and share its outcome (one
+        # refresh for callers arriving together, as under a lock); later callers start anew.
+        flight.finish(failure)
+        with self._state:
+            if token is None:
+                self._background_after = time.monotonic() + _BACKGROUND_RETRY
+            self._failure = failure
             self._attempts += 1
+            self._flight = None
 
     def _refresh_blocking(self) -> _Token:
         """Runs in a worker thread: load ADC if needed, refresh, read the new token."""
@@ -236,15 +277,18 @@ class GoogleAuth(httpx.Auth):
         self._default_project = project
         return credentials
 
-    def _adopt_current(self) -> bool:
-        """Use the credentials' token if it is fresh already (e.g. refreshed by their owner)."""
-        if self._credentials is None:
-            return False
-        token = self._token_from(self._credentials, just_refreshed=False)
-        if token is None or time.monotonic() >= token.fresh_until:
-            return False
-        self._token = token
-        return True
+    def _adopt_current(self) -> _Token | None:
+        """Our token, or the credentials' own if valid and different (refreshed by their owner)."""
+        credentials = self._credentials
+        if credentials is None:
+            return self._token
+        current = self._token
+        token = self._token_from(credentials, just_refreshed=False)
+        if token is None or time.monotonic() >= token.valid_until:
+            return current
+        if current is None or token.headers != current.headers:
+            self._token = current = token
+        return current
 
     def _token_from(self, credentials: Credentials, *, just_refreshed: bool) -> _Token | None:
         if not credentials.token:
@@ -255,12 +299,13 @@ class GoogleAuth(httpx.Auth):
         now = time.monotonic()
         remaining = _seconds_until(credentials.expiry)
         if remaining is None:
-            return _Token(headers, math.inf)
+            return _Token(headers, math.inf, math.inf)
         if just_refreshed:
+            valid_until = now + remaining - min(_EXPIRY_SKEW, remaining / 2)
             # A token that lives shorter than the margin is still used for half its life,
             # instead of being refreshed again on every request.
-            return _Token(headers, now + max(remaining - self._margin, remaining / 2))
-        return _Token(headers, now + remaining - self._margin)
+            return _Token(headers, now + max(remaining - self._margin, remaining / 2), valid_until)
+        return _Token(headers, now + remaining - self._margin, now + remaining - _EXPIRY_SKEW)
 
     def _current(self) -> _Token:
         if self._token is None:  # only if a refresh attempt was interrupted before it finished
@@ -270,59 +315,15 @@ class GoogleAuth(httpx.Auth):
         return self._token
 
     def _credentials_error(self, exc: BaseException) -> CredentialsError:
-        return CredentialsError(_describe_failure(exc, from_adc=self._from_adc))
+        message = _describe_failure(exc, from_adc=self._from_adc)
+        return CredentialsError(redact_text(message, self._secrets()))
 
-
-class _TokenResponse:
-    """``google.auth.transport.Response``: what google-auth reads from an HTTP response."""
-
-    __slots__ = ("data", "headers", "status")
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.status = response.status_code
-        self.headers: Mapping[str, str] = response.headers
-        self.data = response.content
-
-
-class _TokenTransport:
-    """``google.auth.transport.Request`` on a sync ``httpx.Client``, used from worker threads."""
-
-    def __init__(self, client: httpx.Client | None) -> None:
-        self._client = client
-        self._owns_client = client is None
-
-    def __call__(
-        self,
-        url: str,
-        method: str = "GET",
-        body: bytes | str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> _TokenResponse:
-        """Send one request for google-auth; httpx failures become google-auth TransportErrors."""
-        from google.auth.exceptions import TransportError
-
-        client = self._get_client()
-        request_timeout = _TOKEN_REQUEST_TIMEOUT if timeout is None else timeout
-        try:
-            response = client.request(
-                method, url, content=body, headers=headers, timeout=request_timeout
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            message = f"{type(exc).__name__}: {exc}"
-            raise TransportError(message) from exc  # type: ignore[no-untyped-call]
-        return _TokenResponse(response)
-
-    def _get_client(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(follow_redirects=True)
-        return self._client
-
-    def close(self) -> None:
-        if self._owns_client and self._client is not None:
-            self._client.close()
-            self._client = None
+    def _secrets(self) -> list[str]:
+        """What these credentials must never show: refresh token, client secret, tokens."""
+        credentials = self._credentials
+        names = ("refresh_token", "client_secret", "token", "_refresh_token", "_client_secret")
+        values = [getattr(credentials, name, None) for name in names] if credentials else []
+        return [value for value in values if isinstance(value, str)]
 
 
 def resolve_auth(auth: object) -> httpx.Auth | None:
@@ -398,5 +399,5 @@ def _safe_detail(exc: BaseException) -> str:
     first = exc.args[0] if exc.args else None
     if not isinstance(first, str) or not first:
         return type(exc).__name__
-    text = _SECRET_PATTERN.sub("***", first)
+    text = redact_text(first)
     return text if len(text) <= _MAX_DETAIL else text[:_MAX_DETAIL] + "…"

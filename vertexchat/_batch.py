@@ -231,7 +231,7 @@ class BatchRun:
     def _prepare(self, item: Any) -> tuple[dict[str, Any], dict[str, Any], RetryPolicy]:
         """``create()`` parameters, per-call options and the retry policy for one item."""
         if isinstance(item, ChatCompletionRequest):
-            return item.model_dump(exclude_unset=True, by_alias=True), {}, self._policy
+            return item.to_create_params(), {}, self._policy
         if not isinstance(item, Mapping):
             raise InvalidRequestError(
                 f"batch item is a {type(item).__name__}; expected a ChatCompletionRequest "

@@ -29,6 +29,7 @@ from ._exceptions import (
     APITimeoutError,
     CredentialsError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     StreamError,
     VertexChatError,
@@ -36,6 +37,7 @@ from ._exceptions import (
 )
 from ._http_client import LoopBoundHTTPClient
 from ._limiter import AdaptiveLimiter
+from ._limits import DEFAULT_LIMITS, ResponseLimits
 from ._replies import parse_completion
 from ._response_models import ChatCompletion, attach_response_headers
 from ._retry import RetryPolicy
@@ -89,12 +91,14 @@ class Pipeline:
         headers: Mapping[str, str],
         http: LoopBoundHTTPClient,
         auth: httpx.Auth | None,
+        limits: ResponseLimits = DEFAULT_LIMITS,
     ) -> None:
         self.url = httpx.URL(url)  # parsed once; httpx.Request reuses a parsed URL as is
         self.headers = httpx.Headers(headers)  # normalised once; each request copies the list
         self._host = self.url.netloc.decode("ascii")
         self.http = http
         self.auth = auth
+        self.limits = limits
         self.observe: ObserverFactory | None = None
         self.request_hooks: tuple[EventHook, ...] = ()
         self.response_hooks: tuple[EventHook, ...] = ()
@@ -152,7 +156,11 @@ class Pipeline:
         transport = self.http.direct
         if transport is None:
             auth = httpx.USE_CLIENT_DEFAULT if self.auth is None else self.auth
-            return await self.http.current.send(request, auth=auth, stream=True)
+            # Never follow a redirect, even when the borrowed client is configured to: the
+            # credentials would go along to wherever it points.
+            return await self.http.current.send(
+                request, auth=auth, stream=True, follow_redirects=False
+            )
         if self.auth is None:
             return await _send_direct(transport, request)
         return await _send_with_auth(transport, request, self.auth)
@@ -198,8 +206,8 @@ class Attempt:
         self._held = True
 
     async def read(self) -> bytes:
-        """The whole body (the response is closed afterwards)."""
-        return await read_body(self.response)
+        """The whole body, up to ``ResponseLimits.max_body_bytes`` (then closed)."""
+        return await read_body(self.response, self.call.pipeline.limits.max_body_bytes)
 
     async def finish(self, tokens: int = 0) -> None:
         """Close the response and give the slot back (``tokens`` used, for the TPM budget)."""
@@ -344,8 +352,8 @@ class Call:
                 raise
             raise mapped from exc
         self._count_resends(request)
-        if response.status_code >= 400:
-            raise await _status_error(response)
+        if response.status_code >= 300:  # a redirect is refused, not followed: see _exceptions
+            raise await _status_error(response, self.pipeline.limits)
         return response
 
     def _count_resends(self, request: httpx.Request) -> None:
@@ -381,7 +389,11 @@ class Call:
         attempt = await self.open()
         completion: ChatCompletion | None = None
         try:
-            completion = parse_completion(await attempt.read(), attempt.response)
+            completion = parse_completion(
+                await attempt.read(),
+                attempt.response,
+                max_message=self.pipeline.limits.max_error_message_chars,
+            )
         finally:
             usage = completion.usage if completion is not None else None
             await attempt.finish(tokens=usage.total_tokens if usage is not None else 0)
@@ -433,10 +445,18 @@ def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
     return aiter(response.stream)  # type: ignore[arg-type]
 
 
-async def read_body(response: httpx.Response) -> bytes:
-    """The whole body of a response, which is closed afterwards (errors mapped)."""
+async def read_body(
+    response: httpx.Response, limit: int | None = None, *, truncate: bool = False
+) -> bytes:
+    """The body of a response, which is closed afterwards (errors mapped).
+
+    Past ``limit`` bytes (decoded) reading stops: ``ResponseTooLargeError``, or with
+    ``truncate`` the first ``limit`` bytes. Never more than the limit is held in memory.
+    """
     try:
-        return b"".join([chunk async for chunk in body_chunks(response)])
+        if limit is None:
+            return b"".join([chunk async for chunk in body_chunks(response)])
+        return await _read_at_most(response, limit, truncate=truncate)
     except Exception as exc:
         mapped = lower_layer_error(exc, response.request, "reading the response")
         if mapped is None:
@@ -446,12 +466,39 @@ async def read_body(response: httpx.Response) -> bytes:
         await response.aclose()
 
 
-async def _status_error(response: httpx.Response) -> APIStatusError:
+async def _read_at_most(response: httpx.Response, limit: int, *, truncate: bool) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if not truncate and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise _too_large(response, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in body_chunks(response):
+        size += len(chunk)
+        if size > limit:
+            if not truncate:
+                raise _too_large(response, limit)
+            chunks.append(chunk[: len(chunk) - (size - limit)])
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(response: httpx.Response, limit: int) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"the response body is larger than {limit} bytes (ResponseLimits.max_body_bytes)",
+        limit="max_body_bytes",
+        request=response.request,
+    )
+
+
+async def _status_error(response: httpx.Response, limits: ResponseLimits) -> APIStatusError:
     try:
-        content = await read_body(response)
+        content = await read_body(response, limits.max_error_body_bytes, truncate=True)
     except APIError:
         content = b""
-    return status_error_from_response(response, content)
+    return status_error_from_response(
+        response, content, max_message=limits.max_error_message_chars
+    )
 
 
 def _head_bound(timeouts: Mapping[str, float | None]) -> float | None:

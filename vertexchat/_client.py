@@ -18,13 +18,21 @@ import httpx
 from . import __version__
 from ._auth import ADC, AuthLike, resolve_auth
 from ._call import Call, EventHook, Pipeline
+from ._exceptions import InvalidRequestError
 from ._http_client import LoopBoundHTTPClient
 from ._limiter import AdaptiveLimiter
+from ._limits import ResponseLimits
 from ._observe import CallRecord, Observability
 from ._options import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, TimeoutLike, UseClientDefault
 from ._resources import Chat, Completions
 from ._retry import RetryPolicy
-from ._urls import OPENAPI_ENDPOINT, build_base_url, chat_completions_url, is_openapi_base_url
+from ._urls import (
+    OPENAPI_ENDPOINT,
+    build_base_url,
+    chat_completions_url,
+    clear_text_host,
+    is_openapi_base_url,
+)
 from ._usage import UsageTotals
 
 if TYPE_CHECKING:
@@ -78,6 +86,8 @@ class Client:
         event_hooks: Mapping[str, Sequence[EventHook]] | None = None,
         verify: VerifyTypes = True,
         cert: CertTypes | None = None,
+        response_limits: ResponseLimits | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         self.endpoint = endpoint or OPENAPI_ENDPOINT
         self.base_url = (
@@ -88,6 +98,9 @@ class Client:
         # The shared endpoint's model rule, also behind the emulator or a dedicated DNS name.
         self._publisher_model = is_openapi_base_url(self.base_url)
         self._auth = resolve_auth(auth)
+        self._allow_insecure_http = allow_insecure_http
+        if not allow_insecure_http:
+            _refuse_clear_text(self.base_url, _sends_credentials(self._auth, http_client, headers))
         self._api_key = auth if isinstance(auth, str) else None
         self._owns_pool = True
         self.timeout = timeout
@@ -102,7 +115,8 @@ class Client:
         }
         self._http = LoopBoundHTTPClient(http_client, timeout=timeout, verify=verify, cert=cert)
         url = chat_completions_url(self.base_url)
-        self._pipeline = Pipeline(url, self._headers, self._http, self._auth)
+        self.response_limits = response_limits or ResponseLimits()
+        self._pipeline = Pipeline(url, self._headers, self._http, self._auth, self.response_limits)
         self._observability = Observability(event_hooks=event_hooks)
         self._observe_url = str(self._pipeline.url)
         self._pipeline.observe = self._observe
@@ -203,7 +217,10 @@ class Client:
         self._set_auth(value)
 
     def _set_auth(self, auth: AuthLike) -> None:
-        self._auth = resolve_auth(auth)
+        resolved = resolve_auth(auth)
+        if not self._allow_insecure_http:
+            _refuse_clear_text(self.base_url, resolved is not None)
+        self._auth = resolved
         self._api_key = auth if isinstance(auth, str) else None
         self._pipeline.auth = self._auth
 
@@ -282,6 +299,30 @@ class Client:
             buffer=buffer,
             **options,
         )
+
+
+def _sends_credentials(
+    auth: object, http_client: httpx.AsyncClient | None, headers: Mapping[str, str] | None
+) -> bool:
+    """Whether requests would carry credentials: our auth, a borrowed client's, or a header."""
+    named = {name.lower() for name in headers or {}}
+    if http_client is not None:
+        named |= {name.lower() for name in http_client.headers}
+        if http_client.auth is not None:
+            return True
+    return auth is not None or bool(named & {"authorization", "x-goog-api-key"})
+
+
+def _refuse_clear_text(base_url: str, credentials: bool) -> None:
+    """Raise if credentials would cross a network in clear text (``allow_insecure_http`` off)."""
+    host = clear_text_host(base_url)
+    if host is None or not credentials:
+        return
+    raise InvalidRequestError(
+        f"base_url is plain http:// to {host}, which is not loopback: the credentials would "
+        "travel in clear text. Use https://, auth=None, or pass allow_insecure_http=True if "
+        "the network between you and that host is trusted."
+    )
 
 
 class _Closed:

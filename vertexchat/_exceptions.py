@@ -5,6 +5,7 @@
     VertexChatError
     ├── APIError                      something went wrong talking to the server
     │   ├── APIStatusError            the server answered with an HTTP error status
+    │   │   ├── RedirectError             3xx: refused, never followed (credentials stay home)
     │   │   ├── BadRequestError           400
     │   │   ├── AuthenticationError       401
     │   │   ├── PermissionDeniedError     403
@@ -60,6 +61,7 @@ __all__ = [
     "OutputParseError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
     "ResponseTooLargeError",
     "ResponseValidationError",
     "StreamError",
@@ -271,6 +273,16 @@ class APIStatusError(APIError):
         return self.error.retry_delay if self.error else None
 
 
+class RedirectError(APIStatusError):
+    """3xx: the server redirected; vertexchat never follows, so credentials stay with the host."""
+
+    @property
+    def location(self) -> str | None:
+        """Where the server pointed (the ``Location`` header), if anywhere."""
+        location: str | None = self.response.headers.get("location")
+        return location
+
+
 class BadRequestError(APIStatusError):
     """400: the request is invalid (``INVALID_ARGUMENT``, ``FAILED_PRECONDITION``)."""
 
@@ -377,6 +389,8 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     """The exception class for an HTTP error status."""
     if status_code >= 500:
         return InternalServerError
+    if 300 <= status_code < 400:
+        return RedirectError
     return _STATUS_CLASSES.get(status_code, APIStatusError)
 
 
@@ -394,6 +408,12 @@ def status_error_from_response(
         text = clip_text(text, min(_MAX_BODY_IN_MESSAGE, max_message))
         reason = response.reason_phrase or "error"
         message = f"HTTP {response.status_code} {reason}" + (f": {text}" if text else "")
+    if 300 <= response.status_code < 400:
+        where = clip_text(response.headers.get("location") or "nowhere", 200)
+        message = (
+            f"HTTP {response.status_code} redirect to {where} refused: vertexchat never follows "
+            "redirects, so credentials stay with the configured host (check base_url)"
+        )
     cls = status_error_class(response.status_code)
     return cls(message, response=response, error=error, body=body)
 

@@ -34,7 +34,8 @@ _CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?")
 # (RFC 9110 section 5.1), the value visible characters, spaces and tabs; no NUL, CR or other
 # control character (RFC 9110 section 5.5 lets a recipient reject those, and we do).
 _FIELD_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([\t\x20-\x7e\x80-\xff]*)")
-_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # CTLs but HTAB, LF and CR
 
 
 class ProtocolError(Exception):
@@ -102,15 +103,33 @@ def find_head_end(buffer: bytes | bytearray) -> tuple[int, int]:
 
 def parse_response_head(head: bytes | bytearray) -> ResponseHead:
     """Parse the bytes before the blank line into a :class:`ResponseHead`."""
-    lines = bytes(head).split(b"\n")
-    version, status, reason = _parse_status_line(lines[0].rstrip(b"\r"))
+    data = bytes(head)
+    # One scan of the whole head for control characters (cheaper than a check per field);
+    # a CR that does not end its line is caught line by line.
+    if _CONTROL.search(data) is not None:
+        raise ProtocolError(_head_problem(data))
+    lines = data.split(b"\n")
+    status_line = lines[0][:-1] if lines[0][-1:] == b"\r" else lines[0]
+    version, status, reason = _parse_status_line(status_line)
     return ResponseHead(version, status, reason, _parse_fields(lines[1:]))
+
+
+def _head_problem(data: bytes) -> str:
+    """Say which line of a refused head holds a control character or a bare CR."""
+    lines = data.split(b"\n")
+    for raw in lines[1:]:
+        line = raw[:-1] if raw[-1:] == b"\r" else raw
+        if _CONTROL.search(line) is not None or b"\r" in line:
+            return _field_problem(line)
+    return f"malformed status line {lines[0][:100]!r}"
 
 
 def _parse_status_line(line: bytes) -> tuple[bytes, int, bytes]:
     version, _, rest = line.partition(b" ")
     code = rest[:3]
     if version not in (b"HTTP/1.1", b"HTTP/1.0") or len(code) != 3 or not code.isdigit():
+        raise ProtocolError(f"malformed status line {line[:100]!r}")
+    if b"\r" in rest:
         raise ProtocolError(f"malformed status line {line[:100]!r}")
     if len(rest) > 3 and rest[3:4] != b" ":
         raise ProtocolError(f"malformed status line {line[:100]!r}")
@@ -123,15 +142,17 @@ def _parse_fields(lines: Sequence[bytes]) -> Headers:
         line = raw[:-1] if raw[-1:] == b"\r" else raw
         if line[:1] in (b" ", b"\t"):
             # obs-fold: a user agent replaces it with a space (RFC 9112 section 5.2).
-            if not headers or _FIELD_VALUE.fullmatch(line) is None:
+            if not headers or b"\r" in line:
                 raise ProtocolError(f"malformed header continuation line {line[:100]!r}")
             name, value = headers[-1]
             headers[-1] = (name, value + b" " + line.strip(b" \t"))
             continue
-        match = _FIELD_LINE.fullmatch(line)
-        if match is None:
+        name, sep, value = line.partition(b":")
+        # Letters, digits and dashes (bytes.isalnum is ASCII-only) take the fast path.
+        token = name.replace(b"-", b"").isalnum() or _TOKEN.fullmatch(name) is not None
+        if not sep or not token or b"\r" in value:
             raise ProtocolError(_field_problem(line))
-        headers.append((match[1], match[2].strip(b" \t")))
+        headers.append((name, value.strip(b" \t")))
     return headers
 
 

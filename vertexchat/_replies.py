@@ -72,7 +72,8 @@ def parse_chunk(
         ) from exc
     extra = chunk.model_extra
     if extra and "error" in extra and not chunk.choices:
-        raise _stream_error(data, request, max_message) or _plain_stream_error(
+        # The event is valid JSON, already decoded: no second parse of a possibly huge text.
+        raise _stream_error(extra, request, max_message) or _plain_stream_error(
             extra["error"], request, max_message
         )
     if "choices" not in chunk.model_fields_set:
@@ -124,9 +125,10 @@ def _carried_error(
 
 
 def _stream_error(
-    data: str, request: httpx.Request | None, max_message: int
+    data: str | dict[str, Any], request: httpx.Request | None, max_message: int
 ) -> StreamError | None:
-    error = parse_google_error(load_json(data), max_message=max_message)
+    body = load_json(data) if isinstance(data, str) else data
+    error = parse_google_error(body, max_message=max_message)
     if error is None:
         return None
     return StreamError(

@@ -545,6 +545,14 @@ class ChatCompletionRequest(_Strict):
         self.__dict__[_EXTRA_JSON] = dict(extra)
         return self
 
+    def to_create_params(self) -> dict[str, Any]:
+        """This request as ``create()`` arguments, ``extra_json`` back inside ``extra_body``."""
+        params = self.model_dump(exclude_unset=True, by_alias=True)
+        extra = self.extra_json
+        if extra:
+            params["extra_body"] = {**(params.get("extra_body") or {}), **extra}
+        return params
+
     @property
     def thought_tag_marker(self) -> str | None:
         """The ``thought_tag_marker`` this request asks for, if any."""

@@ -76,13 +76,17 @@ class ChatCompletionStream:
         self._call = call
         self._marker = call.thought_marker
         self._idle: float | None = call.timeouts.get("read")
+        self._max_message = call.pipeline.limits.max_error_message_chars
         self._delivered = False
         self._closed = False
         self._start_reading(attempt)
 
     def _start_reading(self, attempt: Attempt | None) -> None:
         self._attempt = attempt
-        self._decoder = SSEDecoder()
+        limits = self._call.pipeline.limits
+        self._decoder = SSEDecoder(
+            max_line_bytes=limits.max_sse_line_bytes, max_event_chars=limits.max_sse_event_chars
+        )
         self._events: deque[ServerSentEvent] = deque()
         self._stray: list[str] = []
         self._bytes: AsyncIterator[bytes] | None = None
@@ -267,14 +271,16 @@ class ChatCompletionStream:
                 data = self._events.popleft().data
                 if data == _DONE:
                     return await self._done()
-                chunk = parse_chunk(data, self.response.request)
+                chunk = parse_chunk(data, self.response.request, max_message=self._max_message)
                 if self._first:
                     self._first = False
                     if self._call.observer is not None:
                         self._call.observer.first_chunk()
                 return chunk
             if self._eof:
-                raise stream_end_error(self._stray, self.response.request)
+                raise stream_end_error(
+                    self._stray, self.response.request, max_message=self._max_message
+                )
             await self._fill()
 
     async def _done(self) -> ChatCompletionChunk:

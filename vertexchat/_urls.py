@@ -5,7 +5,9 @@ URL forms: ``shared/vertex-api.md`` §1. Requests go to ``{base_url}/chat/comple
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import urllib.parse
 
 __all__ = [
     "API_VERSIONS",
@@ -13,6 +15,7 @@ __all__ = [
     "OPENAPI_ENDPOINT",
     "build_base_url",
     "chat_completions_url",
+    "clear_text_host",
     "is_openapi_base_url",
 ]
 
@@ -61,6 +64,25 @@ def build_base_url(
 def chat_completions_url(base_url: str) -> str:
     """The chat completions URL under a base URL (a trailing slash is tolerated)."""
     return base_url.rstrip("/") + "/chat/completions"
+
+
+def clear_text_host(url: str) -> str | None:
+    """The host of a plain ``http://`` URL that is not loopback, else None.
+
+    A bearer token sent there travels in clear text over a network; loopback (``localhost``,
+    ``127.0.0.0/8``, ``::1``) never leaves the machine.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return None
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "an unnamed host"
+    return None if address.is_loopback else host
 
 
 def is_openapi_base_url(base_url: str) -> bool:
