@@ -11,9 +11,6 @@ import json
 import threading
 import traceback
 import urllib.parse
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import anyio
 import google.oauth2.credentials
@@ -22,6 +19,7 @@ import pytest
 from test_auth import OLD, FakeCredentials
 
 import vertexchat
+from tests._token_endpoint import Handler, token_endpoint
 from vertexchat._auth import GoogleAuth
 from vertexchat._exceptions import CredentialsError
 from vertexchat._redact import redact_chain, redact_text
@@ -31,33 +29,6 @@ REFRESH_TOKEN = "1//0refresh-SECRET-token"
 CLIENT_SECRET = "GOCSPX-client-SECRET"
 MODEL = "google/gemini-2.5-flash"
 MESSAGES = [{"role": "user", "content": "Hi"}]
-
-Handler = Callable[[http.server.BaseHTTPRequestHandler, bytes], None]
-
-
-@contextmanager
-def token_endpoint(handle: Handler) -> Iterator[tuple[str, list[bytes]]]:
-    """A loopback HTTP server answering every POST with ``handle``; yields (url, bodies)."""
-    bodies: list[bytes] = []
-
-    class Endpoint(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            bodies.append(body)
-            handle(self, body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/token", bodies
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def _reply(

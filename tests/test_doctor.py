@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ from anyio.from_thread import start_blocking_portal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests._token_endpoint import token_endpoint as serve_token_endpoint
 from vertexchat._cli import main
 from vertexchat.testing import Emulator, Faults, serve
 
@@ -104,7 +104,7 @@ def test_service_account_key_refreshes_through_its_token_uri(
     assert SA_EMAIL in checks["identity"]["summary"]
     assert "project proj-7" in checks["identity"]["summary"]  # from the key file
     assert seen
-    assert "assertion=" in seen[0]
+    assert b"assertion=" in seen[0]
     rendered = json.dumps(report)
     assert "PRIVATE KEY" not in rendered
     assert "ya29.doctor-token" not in rendered
@@ -277,30 +277,18 @@ def write_service_account_key(directory: Path, token_uri: str) -> Path:
 @contextmanager
 def token_endpoint(
     *, access_token: str = "ya29.x", status: int = 200, body: dict[str, Any] | None = None
-) -> Iterator[tuple[str, list[str]]]:
-    """A loopback OAuth token endpoint; yields its URL and the form bodies it received."""
-    seen: list[str] = []
-    answer = body or {"access_token": access_token, "expires_in": 3600, "token_type": "Bearer"}
+) -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback OAuth token endpoint answering every POST alike; yields its URL and bodies."""
+    answer = json.dumps(
+        body or {"access_token": access_token, "expires_in": 3600, "token_type": "Bearer"}
+    ).encode()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length", "0"))
-            seen.append(self.rfile.read(length).decode())
-            payload = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def reply(handler: http.server.BaseHTTPRequestHandler, _: bytes) -> None:
+        handler.send_response(status)
+        handler.send_header("content-type", "application/json")
+        handler.send_header("content-length", str(len(answer)))
+        handler.end_headers()
+        handler.wfile.write(answer)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/token", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_token_endpoint(reply) as served:
+        yield served
