@@ -154,8 +154,15 @@ def test_a_shared_quota_keeps_429s_below_independent_actors(
         assert all(row["response"] is not None for row in rows)
         return sum(row["attempts"] - 1 for row in rows)  # every extra attempt followed a 429
 
-    independent = throttled("split", 2 * 64)  # as if each actor had the whole quota of 64
-    leased = throttled("lease", 64)
+    # The server takes 8 calls at once and the job's quota is 8. Actors that each believe they
+    # own a quota of 16 overrun it from their first calls, whatever the scheduling; actors that
+    # share the job's quota (split evenly, or leased from one coordinator) stay within it.
+    # (Adaptive back-off alone is timing-dependent; the benchmark measures it.)
+    independent = throttled("split", 2 * 16)
+    split = throttled("split", 8)
+    leased = throttled("lease", 8)
+    assert independent > 0
+    assert split < independent
     assert leased < independent
 
 
