@@ -62,6 +62,7 @@ class _State:
     target: DoctorTarget
     checks: list[Check] = field(default_factory=list)
     google_auth: GoogleAuth | None = None
+    adc_source: AdcSource | None = None
     project: str | None = None
     url: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -104,7 +105,7 @@ async def _credentials(state: _State) -> Check:
     target = state.target
     if target.auth is not ADC:
         return Check("credentials", "ok", target.auth_label)
-    source = find_adc_source()
+    source = state.adc_source = find_adc_source()
     if source.problem:
         return _failed("credentials", diagnose_credentials(source.problem))
     try:
@@ -138,19 +139,15 @@ async def _token(state: _State) -> Check:
     expiry = getattr(auth.credentials, "expiry", None)
     if expiry is None:
         return Check("token", "ok", "access token obtained")
-    minutes = int((expiry.timestamp() - _utc_now()) // 60)
+    minutes = int((expiry.timestamp() - time.time()) // 60)
     return Check("token", "ok", f"access token obtained, valid for {minutes} more minutes")
-
-
-def _utc_now() -> float:
-    return time.time()
 
 
 async def _identity(state: _State) -> Check:
     credentials = state.google_auth.credentials if state.google_auth else None
     account = getattr(credentials, "service_account_email", None)
     if not isinstance(account, str) or account == "default":
-        account = find_adc_source().account if credentials is not None else None
+        account = state.adc_source.account if state.adc_source is not None else None
     quota = getattr(credentials, "quota_project_id", None)
     parts = []
     if credentials is not None:
