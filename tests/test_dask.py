@@ -262,3 +262,54 @@ def test_any_request_text_becomes_exactly_one_row(server: str, requests: list[An
     assert [row["custom_id"] for row in rows] == [item["custom_id"] for item in partition]
     for row in rows:
         assert (row["response"] is None) != (row["error"] is None)
+
+
+def test_the_readme_example_runs_against_the_emulator(
+    cluster: Any, emulator: Emulator, tmp_path: Path
+) -> None:
+    # README "Scaling out with Dask", the same calls; the emulator stands in for Google.
+    import dask.bag
+
+    import vertexchat.dask
+    from vertexchat.dask import output_line
+
+    requests = dask.bag.from_sequence(
+        [
+            {
+                "custom_id": f"q{n}",
+                "request": json.dumps(
+                    {
+                        "model": "google/gemini-2.5-flash",
+                        "messages": [{"role": "user", "content": f"Question {n}"}],
+                    }
+                ),
+            }
+            for n in range(100)
+        ],
+        npartitions=4,
+    )
+    recipe = ClientRecipe(base_url=emulator("--no-auth"), auth="none", max_concurrency=16)
+    results = vertexchat.dask.complete(requests, recipe, quota="semaphore")
+    results.map(output_line).map(json.dumps).to_textfiles(str(tmp_path / "results" / "*.jsonl"))
+    files = sorted((tmp_path / "results").glob("*.jsonl"))
+    assert len(files) == 4
+    lines = [json.loads(line) for file in files for line in file.read_text().splitlines()]
+    assert [line["custom_id"] for line in lines] == [f"q{n}" for n in range(100)]
+    assert all(set(line) == {"custom_id", "response"} for line in lines)
+    assert lines[0]["response"]["object"] == "chat.completion"
+
+
+def test_bad_input_is_refused_with_the_field_named(cluster: Any, emulator: Emulator) -> None:
+    from vertexchat.dask import complete
+
+    recipe = ClientRecipe(base_url=emulator("--no-auth"), auth="none")
+    with pytest.raises(ValueError, match="quota"):
+        complete(bag(items(2), 1), recipe, quota="lease")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="workers"):
+        complete(bag(items(2), 1), recipe, workers=0)
+    missing = [{"custom_id": "a", "request": request(1)}, {"custom_id": "b"}]
+    with pytest.raises(KeyError, match="'request'"):
+        complete(bag(missing, 1), recipe).compute()
+    twice = [{"custom_id": "a", "request": request(1)}, {"custom_id": "a", "request": request(2)}]
+    with pytest.raises(ValueError, match="duplicate custom_id 'a'"):
+        complete(bag(twice, 1), recipe).compute()

@@ -18,7 +18,7 @@ worker process an even share of ``max_concurrency``/rpm/tpm (each adapting to 42
 share). ``quota="semaphore"`` keeps the job's ``max_concurrency`` in a
 ``distributed.Semaphore``: a partition takes leases for the calls it keeps in flight (one
 scheduler round trip per lease and partition, not per request) and returns them when done, so
-the cap holds however many workers join.
+the cap holds however many workers join (rpm and tpm are split as with ``"split"``).
 """
 
 from __future__ import annotations
@@ -217,7 +217,9 @@ def complete(
         if cluster is None:
             raise ValueError("quota='semaphore' needs a distributed.Client (a Dask cluster)")
         options["semaphore"] = Semaphore(max_leases=total)
-        share = whole  # the leases cap the job; a partition still asks for one worker's share
+        # The leases cap the job's calls in flight (a partition asks for one worker's share);
+        # rpm and tpm stay split.
+        share = replace(share, max_concurrency=total)
     if cluster is not None:
         cluster.register_plugin(ClientsPlugin(), name=_PLUGIN_NAME)
     return bag.map_partitions(complete_partition, share, **options)
