@@ -8,9 +8,12 @@ or as a subprocess.
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import signal
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,8 @@ from tests._cli_support import (
     write_input,
 )
 from tests._ray_support import Emulator, cluster, emulator
+from tests.test_cli_progress import _PROGRESS as PROGRESS
+from tests.test_cli_progress import capture, tmux, visible
 from tests.test_cli_shards import wait_for_lines
 from vertexchat.testing import Emulator as EmulatorLogic
 
@@ -52,7 +57,7 @@ def test_a_wrong_base_url_stops_on_ray_within_the_first_requests(
     cluster: Any, tmp_path: Path
 ) -> None:
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    ids = write_input(source, 2000)
+    ids = write_input(source, 600)
     with emulator_server() as (emulator, url):
         wrong = url.replace("/v1/", "/v2/")
         result = run_cli(on_ray(cluster, source, output, wrong, "--ray-batch-size", "100"))
@@ -93,7 +98,7 @@ def test_the_ray_run_prints_progress_as_batches_arrive_and_a_summary(
     write_input(source, 400)
     url = emulator("--no-auth", "--latency", "0.05")
     command = on_ray(cluster, source, output, url, "--concurrency", "8", "--ray-batch-size",
-                     "40", "--progress-interval", "0.05")  # fmt: skip
+                     "40", "--progress-interval", "0.05", "--quota", "lease")  # fmt: skip
     result = run_cli(command, env=cli_env())
     assert result.returncode == 0, result.stderr
     err = result.stderr.decode()
@@ -134,3 +139,35 @@ def test_shard_directories_on_ray_kill_and_rerun_is_exactly_once(
     assert Counter(line["custom_id"] for line in final) == Counter(ids)
     assert all("response" in line for line in final)
     assert len(records(output / "part-00001.jsonl")) == 800 - written
+
+
+def test_the_ray_run_redraws_its_progress_in_a_terminal(
+    cluster: Any, emulator: Emulator, tmp_path: Path
+) -> None:
+    source, output, done = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "exit"
+    write_input(source, 300)
+    url = emulator("--no-auth", "--latency", "0.05")
+    command = [*CLI, *on_ray(cluster, source, output, url, "--concurrency", "8",
+                             "--ray-batch-size", "30", "--progress-interval", "0.05")]  # fmt: skip
+    shell = f"cd {shlex.quote(str(ROOT))} && env -u NO_COLOR {shlex.join(command)}; "
+    shell += f"echo $? > {done}; sleep 600"
+    with tmux(120) as prefix:
+        subprocess.run(
+            [*prefix, "new-session", "-d", "-s", "run", "-x", "120", "-y", "30", shell],
+            check=True,
+            env={**os.environ, "TERM": "xterm-256color"},
+        )
+        live: set[str] = set()
+        deadline = time.monotonic() + 300
+        while not done.exists() and time.monotonic() < deadline:
+            screen = visible(capture(prefix))
+            live |= {line for line in screen.splitlines() if PROGRESS.search(line)}
+            time.sleep(0.02)
+        assert done.read_text().strip() == "0"
+        final = visible(capture(prefix)).splitlines()
+    counts = {int(found[1]) for line in live if (found := re.search(r"(\d+)/300 ", line))}
+    assert len(counts - {0, 300}) >= 1, live  # seen while the batches arrived
+    drawn = [line for line in final if PROGRESS.search(line)]
+    assert len(drawn) == 1, final  # redrawn in place
+    assert "300/300 100%" in drawn[0]
+    assert any(line.startswith("done 300: 300 ok") for line in final), final
