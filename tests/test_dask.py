@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -147,32 +146,38 @@ def test_a_rejected_token_stops_the_job_with_one_clear_error(
     assert "wrong-token-123" not in logs  # …without the token
 
 
-@pytest.mark.parametrize("quota", ["split", "semaphore"])
 def test_a_job_quota_equal_to_the_servers_capacity_never_gets_a_429(
-    cluster: Any, emulator: Emulator, quota: str
+    cluster: Any, emulator: Emulator
 ) -> None:
     from vertexchat.dask import complete
 
     base_url = emulator("--no-auth", "--max-concurrency", "8", "--latency", "0.05")
+    recipe = ClientRecipe(
+        base_url=base_url, auth="none", retry_policy=QUICK_RETRIES, max_concurrency=8
+    )
 
-    def retried(job_concurrency: int) -> int:
-        recipe = ClientRecipe(
-            base_url=base_url,
-            auth="none",
-            retry_policy=QUICK_RETRIES,
-            max_concurrency=job_concurrency,
-        )
-        results = complete(bag(items(400), 4), recipe, quota=quota).compute()
-        assert Counter(row["custom_id"] for row in results) == Counter(
-            row["custom_id"] for row in items(400)
-        )
+    def retried(**options: Any) -> int:
+        results = complete(bag(items(400), 4), recipe, **options).compute()
+        assert [row["custom_id"] for row in results] == [row["custom_id"] for row in items(400)]
         assert all(row["response"] is not None for row in results)
         return sum(row["attempts"] - 1 for row in results)  # every extra attempt followed a 429
 
-    # The server takes 8 calls at once. A job whose quota is 32 overruns it from its first
-    # calls (whatever the scheduling); a job whose quota is 8, shared by both workers, never.
-    assert retried(32) > 0
-    assert retried(8) == 0
+    # The server takes 8 calls at once and the job's quota is 8. Split between the cluster's
+    # 2 workers, or held in a Semaphore, it is never overrun. Split as if there were 1 worker
+    # (a worker count gone stale: one joined later), each worker believes it has all 8 and
+    # they overrun it from their first calls, whatever the scheduling; the Semaphore does not
+    # depend on the count.
+    assert retried(quota="split") == 0
+    assert retried(quota="split", workers=1) > 0
+    assert retried(quota="semaphore", workers=1) == 0
+    held = cluster.run_on_scheduler(_leases_held)
+    assert held  # the job's semaphore…
+    assert set(held.values()) == {0}  # …has every lease back
+
+
+def _leases_held(dask_scheduler: Any) -> dict[str, int]:
+    leases = dask_scheduler.extensions["semaphores"].leases
+    return {name: len(held) for name, held in leases.items()}
 
 
 def test_worker_teardown_closes_the_clients_and_their_loop(

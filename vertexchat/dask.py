@@ -16,9 +16,10 @@ process exit.
 Quota: Vertex counts it per project and model, not per worker. ``quota="split"`` gives each
 worker process an even share of ``max_concurrency``/rpm/tpm (each adapting to 429s within its
 share). ``quota="semaphore"`` keeps the job's ``max_concurrency`` in a
-``distributed.Semaphore``: a partition takes leases for the calls it keeps in flight (one
-scheduler round trip per lease and partition, not per request) and returns them when done, so
-the cap holds however many workers join (rpm and tpm are split as with ``"split"``).
+``distributed.Semaphore`` of leases worth a few calls each: a partition takes leases for the
+calls it keeps in flight (about four scheduler round trips per partition, not one per request)
+and returns them when done, so the cap holds however many workers join (rpm and tpm are split
+as with ``"split"``).
 """
 
 from __future__ import annotations
@@ -142,12 +143,14 @@ def complete_partition(
     concurrency: int,
     model: str | None = None,
     semaphore: Any = None,
+    lease_size: int = 1,
 ) -> list[dict[str, Any]]:
     """Result rows for one partition of ``custom_id`` + ``request`` dicts, in its order.
 
     Runs on this process's client for ``recipe``. With ``semaphore`` (a
-    ``distributed.Semaphore``), the partition keeps as many calls in flight as it holds
-    leases: at least one (waiting for it), at most ``concurrency``.
+    ``distributed.Semaphore`` whose every lease is worth ``lease_size`` calls in flight), the
+    partition keeps as many calls in flight as its leases are worth: at least one lease
+    (waiting for it), at most enough for ``concurrency`` calls.
     """
     rows = list(rows)
     if not rows:
@@ -155,15 +158,17 @@ def complete_partition(
     ids = [_field(row, "custom_id") for row in rows]
     requests = [_field(row, "request") for row in rows]
     wanted = min(concurrency, len(rows))
-    leases = _acquire(semaphore, wanted) if semaphore is not None else wanted
+    leases = 0
+    if semaphore is not None:
+        leases = _acquire(semaphore, -(-wanted // lease_size))
+        wanted = min(wanted, leases * lease_size)
     try:
-        return _clients.run(recipe, ids, requests, concurrency=leases, model=model)
+        return _clients.run(recipe, ids, requests, concurrency=wanted, model=model)
     except FATAL_ERRORS as exc:
         raise JobStoppedError.from_error(exc) from None
     finally:
-        if semaphore is not None:
-            for _ in range(leases):
-                semaphore.release()
+        for _ in range(leases):
+            semaphore.release()
 
 
 def _field(row: Mapping[str, Any], name: str) -> Any:
@@ -216,7 +221,11 @@ def complete(
     if quota == "semaphore":
         if cluster is None:
             raise ValueError("quota='semaphore' needs a distributed.Client (a Dask cluster)")
-        options["semaphore"] = Semaphore(max_leases=total)
+        # A lease is worth several calls, so that a partition takes a few (one scheduler
+        # round trip each), not one per call: about four per worker's share.
+        lease_size = max(1, total // (4 * parts))
+        options["semaphore"] = Semaphore(max_leases=total // lease_size)
+        options["lease_size"] = lease_size
         # The leases cap the job's calls in flight (a partition asks for one worker's share);
         # rpm and tpm stay split.
         share = replace(share, max_concurrency=total)
