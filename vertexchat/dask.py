@@ -206,6 +206,11 @@ def complete(
     or 1 without one). ``concurrency`` caps the calls one partition keeps in flight (default:
     one worker's share). Partitions keep their order and their rows'.
     """
+    if not isinstance(bag, dask.bag.Bag):
+        raise TypeError(
+            f"complete() takes a dask.bag.Bag of custom_id + request dicts, not "
+            f"{type(bag).__name__} (a Dask DataFrame: ddf.to_bag(format='dict'))"
+        )
     if quota not in ("split", "semaphore"):
         raise ValueError(f"quota must be 'split' or 'semaphore', not {quota!r}")
     cluster = _cluster_client()
