@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._jsonl import InputLine, OutputIndex, UsageError, decode_input_line, encode_line
+from ._shards import fsync_directory
 
 __all__ = ["BatchInput", "OutputFile", "ResultWriter", "describe_os_error"]
 
@@ -169,7 +170,7 @@ class OutputFile:
             with contextlib.suppress(OSError):
                 temporary.unlink()
             raise
-        _fsync_directory(self.path.parent)
+        fsync_directory(self.path.parent)
 
     def remove_stale_temporaries(self) -> None:
         """Delete what a compaction killed mid-way left behind (never the output itself)."""
@@ -187,19 +188,6 @@ class OutputFile:
             with contextlib.suppress(OSError):
                 if self.path.stat().st_size == 0:
                     self.path.unlink()
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # some systems cannot open directories; the rename is still atomic
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 class ResultWriter:
