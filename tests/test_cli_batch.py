@@ -271,13 +271,15 @@ def test_usage_and_file_errors_create_nothing(tmp_path: Path) -> None:
             ],
             f"vertexchat: input file not found: {tmp_path / 'missing.jsonl'}",
         ),
-        (
+        (  # a directory of shards, but the input would be read as one of them
             ["batch", str(source), "-o", str(tmp_path), "--emulator"],
-            f"vertexchat: output {tmp_path} is a directory; name a file in it",
+            f"vertexchat: output directory {tmp_path} holds the input file; "
+            "name another directory",
         ),
-        (
+        (  # a directory of shards, but the output would become one of them
             ["batch", str(tmp_path), "-o", str(tmp_path / "o2.jsonl"), "--emulator"],
-            f"vertexchat: input {tmp_path} is a directory, not a JSONL file",
+            f"vertexchat: output {tmp_path / 'o2.jsonl'} is in the input directory (its "
+            "*.jsonl files are input shards); write it elsewhere",
         ),
     ]
     for args, line in cases:

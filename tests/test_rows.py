@@ -180,12 +180,13 @@ async def test_recipe_builds_a_client_that_talks_to_a_server() -> None:
     assert emulator.requests[0].headers["authorization"] == "Bearer <redacted>"
 
 
-def test_vertexchat_and_its_cli_never_import_ray() -> None:
+def test_vertexchat_and_its_cli_never_import_ray_or_dask() -> None:
+    engines = ("ray", "pyarrow", "pandas", "dask", "distributed", "vertexchat.dask")
     code = (
         "import sys, vertexchat, vertexchat._cli, vertexchat._rows\n"
         "parser = vertexchat._cli.build_parser()\n"
         "parser.parse_args(['batch', 'in', '-o', 'out', '--engine', 'ray'])\n"
-        "print(sorted(name for name in ('ray', 'pyarrow', 'pandas') if name in sys.modules))"
+        f"print(sorted(name for name in {engines!r} if name in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -32,14 +32,15 @@ from ._cli_common import (
 from ._cli_dry_run import dry_run
 from ._cli_files import STDIO, BatchInput, OutputFile, ResultWriter
 from ._cli_progress import ProgressPrinter
+from ._cli_shards import OutputDirectory, is_directory_output
 from ._exceptions import AuthenticationError, CredentialsError, PermissionDeniedError
 from ._jsonl import FailureWatch, InputLine, OutputIndex, UsageError, error_line, success_line
 from ._progress import BatchStats, format_duration
 
-__all__ = ["add_batch_command", "command_batch"]
+__all__ = ["PROBE", "add_batch_command", "command_batch", "screen_line"]
 
 _FATAL_ERRORS = (CredentialsError, AuthenticationError, PermissionDeniedError)
-_PROBE = 8  # requests sent before the first answer says the target works
+PROBE = 8  # requests sent before the first answer says the target works
 
 
 @dataclass
@@ -47,7 +48,7 @@ class BatchJob:
     """What ``batch`` works on: the input, what is left to do, where results go, the tallies."""
 
     source: BatchInput
-    output: OutputFile | None  # None: stdout
+    output: OutputFile | OutputDirectory | None  # None: stdout
     skip: set[str]
     todo: int | None  # None: a stream, unknown until read
     model: str | None
@@ -74,7 +75,7 @@ class BatchJob:
 def prepare_job(args: argparse.Namespace) -> BatchJob:
     """Check input and output before anything is sent; plan what a rerun redoes."""
     source = BatchInput.open(args.input)
-    output = None if args.output == STDIO else OutputFile(args.output, source)
+    output = None if args.output == STDIO else open_output(args.output, source)
     source.check()
     index = OutputIndex()
     if output is not None:
@@ -97,6 +98,13 @@ def prepare_job(args: argparse.Namespace) -> BatchJob:
     return job
 
 
+def open_output(name: str, source: BatchInput) -> OutputFile | OutputDirectory:
+    """The output ``-o NAME`` names: a file, or a directory of shards (``DIR/`` or a directory)."""
+    if is_directory_output(name):
+        return OutputDirectory(name, source)
+    return OutputFile(name, source)
+
+
 def _redo_reason(args: argparse.Namespace) -> str:
     return "all failures: --retry-failed" if args.retry_failed else "transient failures"
 
@@ -114,32 +122,44 @@ async def job_requests(
 ) -> AsyncIterator[dict[str, Any]]:
     """Requests still to run; unusable lines become error lines on the way.
 
-    The first ``_PROBE`` requests go out alone: the rest wait until an answer shows the target
+    The first ``PROBE`` requests go out alone: the rest wait until an answer shows the target
     works, so a wrong model or URL costs a handful of requests, not thousands.
     """
     seen: dict[str, int] = {}
     index = 0
     async for line in _lines(job.source):
-        if line.custom_id in job.skip:
+        if not screen_line(job, writer, args, line, seen):
             continue
-        problem = line.problem
-        if job.source.is_stream and line.custom_id in seen:
-            problem = (
-                f"line {line.number}: duplicate custom_id (first on line {seen[line.custom_id]})"
-            )
-        seen.setdefault(line.custom_id, line.number)
-        if problem is not None or line.body is None:
-            problem = problem or f"line {line.number}: unusable"
-            _problem(job, args, problem)
-            writer.write(error_line(line.custom_id, problem))
-            job.stats.record(ok=False, latency=None, attempts=0)
-            job.kinds["permanent"] += 1
-            continue
-        if index == _PROBE and job.opened is not None:
+        if index == PROBE and job.opened is not None:
             await job.opened.wait()
         job.pending[index] = line.custom_id
         index += 1
         yield job.body(line)
+
+
+def screen_line(
+    job: BatchJob,
+    writer: ResultWriter,
+    args: argparse.Namespace,
+    line: InputLine,
+    seen: dict[str, int],
+) -> bool:
+    """Whether ``line`` is to be sent: finished ids are skipped, and an unusable line (or an id
+    repeated on a stream, tracked in ``seen``) becomes its error line here."""
+    if line.custom_id in job.skip:
+        return False
+    problem = line.problem
+    if job.source.is_stream and line.custom_id in seen:
+        problem = f"line {line.number}: duplicate custom_id (first on line {seen[line.custom_id]})"
+    seen.setdefault(line.custom_id, line.number)
+    if problem is None and line.body is not None:
+        return True
+    problem = problem or f"line {line.number}: unusable"
+    _problem(job, args, problem)
+    writer.write(error_line(line.custom_id, problem))
+    job.stats.record(ok=False, latency=None, attempts=0)
+    job.kinds["permanent"] += 1
+    return False
 
 
 async def _lines(source: BatchInput) -> AsyncIterator[InputLine]:
@@ -216,7 +236,7 @@ def _write_result(job: BatchJob, writer: ResultWriter, result: BatchResult) -> N
         job.kinds[line["error"]["kind"]] += 1
     record_result(job.stats, result)
     job.stopped = job.watch.observe(result.error)
-    if job.stopped is None and job.watch.seen >= _PROBE:
+    if job.stopped is None and job.watch.seen >= PROBE:
         _open_gate(job)
 
 

@@ -19,23 +19,35 @@ from typing import IO, Any
 from ._jsonl import InputLine, OutputIndex, UsageError, decode_input_line, encode_line
 from ._shards import fsync_directory
 
-__all__ = ["BatchInput", "OutputFile", "ResultWriter", "describe_os_error"]
+__all__ = [
+    "BatchInput",
+    "OutputFile",
+    "ResultWriter",
+    "compact_file",
+    "describe_os_error",
+    "scan_into",
+    "shard_files",
+]
 
 STDIO = "-"
 
 
 @dataclass
 class BatchInput:
-    """The input: a regular file (read twice: a check pass, then the run) or a stream (once).
+    """The input: a regular file or a directory of ``*.jsonl`` shards (read twice: a check
+    pass, then the run), or a stream (read once).
 
     ``-``, ``/dev/stdin``, pipes and other special files are streams: ids are checked as they
-    come (a repeated id becomes an error line) and the total is unknown until the end.
+    come (a repeated id becomes an error line) and the total is unknown until the end. A
+    directory is its ``*.jsonl`` files (not hidden ones) in name order, as one input: ids are
+    unique across all of them.
     """
 
     name: str
     path: Path | None
     ids: set[str] = field(default_factory=set)
     total: int | None = None
+    shards: list[Path] | None = None  # a directory input
 
     @classmethod
     def open(cls, name: str) -> BatchInput:
@@ -48,7 +60,10 @@ class BatchInput:
         except FileNotFoundError:
             raise UsageError(f"input file not found: {name}") from None
         if stat.S_ISDIR(mode):
-            raise UsageError(f"input {name} is a directory, not a JSONL file")
+            shards = shard_files(path, f"input directory {name}")
+            if not shards:
+                raise UsageError(f"input directory {name} holds no *.jsonl files")
+            return cls(name, path, shards=shards)
         with path.open("rb"):  # permission problems show up now, as one line
             pass
         return cls(name, path if stat.S_ISREG(mode) else None)
@@ -62,18 +77,20 @@ class BatchInput:
         """Read a regular file once: count ids, reject duplicates and text that is not UTF-8."""
         if self.path is None:
             return
-        first_seen: dict[str, int] = {}
+        first_seen: dict[str, str] = {}
         duplicates: list[str] = []
-        for line in self.lines():
+        for shard, line in self._placed_lines():
             if line.problem and "not UTF-8" in line.problem:
                 raise UsageError(
                     f"{self.name}: {line.problem}; the input must be UTF-8 JSONL "
                     "(convert it first, e.g. iconv -f latin1 -t utf-8)"
                 )
+            place = f"{shard} line {line.number}" if shard else str(line.number)
             if line.custom_id in first_seen:
                 seen = first_seen[line.custom_id]
-                duplicates.append(f"{line.custom_id!r} on lines {seen} and {line.number}")
-            first_seen.setdefault(line.custom_id, line.number)
+                where = f"{seen} and {place}" if shard else f"lines {seen} and {place}"
+                duplicates.append(f"{line.custom_id!r} on {where}")
+            first_seen.setdefault(line.custom_id, place)
         if duplicates:
             more = f" (+{len(duplicates) - 3} more)" if len(duplicates) > 3 else ""
             raise UsageError("duplicate custom_id " + "; ".join(duplicates[:3]) + more)
@@ -82,11 +99,31 @@ class BatchInput:
 
     def lines(self) -> Iterator[InputLine]:
         """The non-blank lines, parsed lazily (split on ``\\n`` only)."""
-        with _open_input(self.path) as raw_lines:
-            for number, raw in enumerate(raw_lines, start=1):
-                line = decode_input_line(raw, number)
-                if line is not None:
-                    yield line
+        for _, line in self._placed_lines():
+            yield line
+
+    def _placed_lines(self) -> Iterator[tuple[str | None, InputLine]]:
+        """Each line with the name of its shard (None: not a directory)."""
+        files: list[Path | None] = list(self.shards) if self.shards is not None else [self.path]
+        for path in files:
+            shard = path.name if self.shards is not None and path is not None else None
+            with _open_input(path) as raw_lines:
+                for number, raw in enumerate(raw_lines, start=1):
+                    line = decode_input_line(raw, number, shard)
+                    if line is not None:
+                        yield shard, line
+
+
+def shard_files(directory: Path, what: str) -> list[Path]:
+    """The ``*.jsonl`` files of a directory in name order, each checked readable (hidden files
+    — a compaction's temporaries — are not shards)."""
+    shards = sorted(p for p in directory.glob("*.jsonl") if not p.name.startswith("."))
+    for shard in shards:
+        if not shard.is_file():
+            raise UsageError(f"{what}: {shard.name} is not a regular file")
+        with shard.open("rb"):  # an unreadable shard is one line, now
+            pass
+    return shards
 
 
 @contextlib.contextmanager
@@ -112,13 +149,16 @@ class OutputFile:
         if not parent.is_dir():
             what = "is not a directory" if parent.exists() else "does not exist"
             raise UsageError(f"output directory {parent} {what} (create it first)")
+        if source.shards is not None and os.path.samefile(source.path or ".", parent):
+            raise UsageError(
+                f"output {self.name} is in the input directory (its *.jsonl files are input "
+                "shards); write it elsewhere"
+            )
         try:
             info = self.path.stat()
         except FileNotFoundError:
             return
         self.existed = True
-        if stat.S_ISDIR(info.st_mode):
-            raise UsageError(f"output {self.name} is a directory; name a file in it")
         if not stat.S_ISREG(info.st_mode):
             raise UsageError(
                 f"output {self.name} is not a regular file (a device or a pipe cannot be "
@@ -137,40 +177,11 @@ class OutputFile:
         index = OutputIndex()
         if not self.existed:
             return index, False
-        end = 0
-        with self.path.open("rb") as file:
-            for raw in file:
-                if not raw.endswith(b"\n"):
-                    break
-                index.feed(raw)
-                end += len(raw)
-            size = file.seek(0, os.SEEK_END)
-        if end < size:
-            with self.path.open("r+b") as file:
-                file.truncate(end)
-        return index, end < size
+        return index, scan_into(self.path, index)
 
     def compact(self, index: OutputIndex, redo: set[str]) -> None:
-        """Rewrite the file without the lines of ``redo`` and superseded duplicates, atomically.
-
-        The new content goes to a temporary file in the same directory, is fsynced, then
-        renamed over the output: a kill at any moment leaves either the old or the new file.
-        """
-        temporary = self.path.with_name(f".{self.path.name}.compacting.{os.getpid()}")
-        try:
-            with self.path.open("rb") as source, temporary.open("xb") as target:
-                os.chmod(temporary, stat.S_IMODE(os.fstat(source.fileno()).st_mode))
-                for number, raw in enumerate(source):
-                    if index.keeps(number, raw, redo):
-                        target.write(raw)
-                target.flush()
-                os.fsync(target.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
-        fsync_directory(self.path.parent)
+        """Rewrite the file without the lines of ``redo`` and superseded duplicates, atomically."""
+        compact_file(self.path, index, redo, first_line=0)
 
     def remove_stale_temporaries(self) -> None:
         """Delete what a compaction killed mid-way left behind (never the output itself)."""
@@ -188,6 +199,54 @@ class OutputFile:
             with contextlib.suppress(OSError):
                 if self.path.stat().st_size == 0:
                     self.path.unlink()
+
+
+def scan_into(path: Path, index: OutputIndex) -> bool:
+    """Feed ``path``'s complete lines to ``index``; cut a partial last line (True if cut)."""
+    end = 0
+    with path.open("rb") as file:
+        for raw in file:
+            if not raw.endswith(b"\n"):
+                break
+            index.feed(raw)
+            end += len(raw)
+        size = file.seek(0, os.SEEK_END)
+    if end < size:
+        with path.open("r+b") as file:
+            file.truncate(end)
+    return end < size
+
+
+def compact_file(path: Path, index: OutputIndex, redo: set[str], *, first_line: int) -> bool:
+    """Rewrite ``path`` without the lines ``index`` does not keep, atomically (True if done).
+
+    ``first_line`` is the number the index gave the file's first line. The new content goes to
+    a temporary file in the same directory, is fsynced, then renamed over the file: a kill at
+    any moment leaves either the old or the new file. A file that loses no line is left alone.
+    """
+    temporary = path.with_name(f".{path.name}.compacting.{os.getpid()}")
+    dropped = False
+    try:
+        with path.open("rb") as source, temporary.open("xb") as target:
+            os.chmod(temporary, stat.S_IMODE(os.fstat(source.fileno()).st_mode))
+            for number, raw in enumerate(source, start=first_line):
+                if index.keeps(number, raw, redo):
+                    target.write(raw)
+                else:
+                    dropped = True
+            target.flush()
+            if dropped:
+                os.fsync(target.fileno())
+        if not dropped:
+            temporary.unlink()
+            return False
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    fsync_directory(path.parent)
+    return True
 
 
 class ResultWriter:

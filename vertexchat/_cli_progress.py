@@ -8,16 +8,36 @@ import argparse
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 
 from ._progress_view import ProgressSnapshot, RecentRate, plain_progress, render_progress
 
-if TYPE_CHECKING:
-    from ._batch import BatchRun
+__all__ = ["Gauges", "ProgressPrinter", "wants_color"]
 
-__all__ = ["ProgressPrinter", "wants_color"]
+
+class _LimitGauge(Protocol):
+    @property
+    def limit(self) -> int: ...
+    @property
+    def ceiling(self) -> int: ...
+    @property
+    def decreases(self) -> int: ...
+
+
+class _FlightGauge(Protocol):
+    @property
+    def in_flight(self) -> int: ...
+
+
+class Gauges(Protocol):
+    """What the display reads from a running batch: ``BatchRun``, or the Ray engine's pool."""
+
+    @property
+    def limiter(self) -> _LimitGauge: ...
+    @property
+    def stats(self) -> _FlightGauge: ...
 
 
 def wants_color(stream: Any = None) -> bool:
@@ -38,7 +58,7 @@ def _columns() -> int:
 class ProgressPrinter:
     """Redraws the progress every ``interval`` seconds while ``run()`` runs."""
 
-    def __init__(self, args: argparse.Namespace, job: Any, batch: BatchRun) -> None:
+    def __init__(self, args: argparse.Namespace, job: Any, batch: Gauges) -> None:
         self._quiet = bool(args.quiet)
         self._tty = sys.stderr.isatty()
         self._color = wants_color()
@@ -47,6 +67,7 @@ class ProgressPrinter:
         self._batch = batch
         self._rate = RecentRate(window=10.0)
         self._drawn = False
+        self._last_draw = time.monotonic()
 
     def snapshot(self) -> ProgressSnapshot:
         """The numbers at this moment."""
@@ -76,8 +97,19 @@ class ProgressPrinter:
             await anyio.sleep(self._interval)
             self.draw()
 
+    def tick(self) -> None:
+        """Draw if the interval has passed since the last drawing (for a loop without a clock)."""
+        if not self._quiet and time.monotonic() - self._last_draw >= self._interval:
+            self.draw()
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two drawings."""
+        return self._interval
+
     def draw(self) -> None:
         """Draw once: in place on a terminal, a new line otherwise."""
+        self._last_draw = time.monotonic()
         snap = self.snapshot()
         if self._tty:
             line = render_progress(snap, _columns(), color=self._color)

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from . import _exceptions
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -45,6 +46,7 @@ __all__ = [
     "encode_line",
     "error_line",
     "fix_hint",
+    "line_signature",
     "outcome_of",
     "parse_input_line",
     "parse_output_line",
@@ -81,11 +83,11 @@ class InputLine:
     problem: str | None = None
 
 
-def decode_input_line(raw: bytes, number: int) -> InputLine | None:
+def decode_input_line(raw: bytes, number: int, shard: str | None = None) -> InputLine | None:
     """Read one raw line (``number`` counts from 1); None for a blank line.
 
     A UTF-8 byte order mark is tolerated; any other byte that is not UTF-8 makes the line
-    unusable, naming the first bad byte.
+    unusable, naming the first bad byte. ``shard`` names the file of a directory input.
     """
     if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -93,28 +95,39 @@ def decode_input_line(raw: bytes, number: int) -> InputLine | None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         bad = raw[exc.start : exc.start + 1].hex()
-        problem = f"line {number}: not UTF-8 text (byte 0x{bad} at column {exc.start + 1})"
-        return InputLine(number, f"line-{number}", None, problem)
+        where, fallback = _place(number, shard)
+        problem = f"{where}: not UTF-8 text (byte 0x{bad} at column {exc.start + 1})"
+        return InputLine(number, fallback, None, problem)
     if not text.strip():
         return None
-    return parse_input_line(text, number)
+    return parse_input_line(text, number, shard)
 
 
-def parse_input_line(text: str, number: int) -> InputLine:
-    """Read one line of a batch input file (``number`` counts from 1)."""
-    fallback = f"line-{number}"
+def _place(number: int, shard: str | None) -> tuple[str, str]:
+    """How problems name a line, and the ``custom_id`` of a bare request on it.
+
+    In a directory of shards ``line-3`` would repeat in every shard: the shard's name is kept.
+    """
+    if shard is None:
+        return f"line {number}", f"line-{number}"
+    return f"{shard} line {number}", f"{shard}:line-{number}"
+
+
+def parse_input_line(text: str, number: int, shard: str | None = None) -> InputLine:
+    """Read one line of a batch input file (``number`` counts from 1, ``shard`` its file)."""
+    where, fallback = _place(number, shard)
     try:
         data = json.loads(text)
     except ValueError as exc:
-        return InputLine(number, fallback, None, f"line {number}: not valid JSON ({exc})")
+        return InputLine(number, fallback, None, f"{where}: not valid JSON ({exc})")
     if not isinstance(data, dict):
-        return InputLine(number, fallback, None, f"line {number}: expected a JSON object")
+        return InputLine(number, fallback, None, f"{where}: expected a JSON object")
     custom_id = data.get("custom_id", fallback)
     if not isinstance(custom_id, str) or not custom_id:
-        return InputLine(number, fallback, None, f"line {number}: custom_id must be a string")
+        return InputLine(number, fallback, None, f"{where}: custom_id must be a string")
     url = data.get("url")
     if isinstance(url, str) and not url.rstrip("/").endswith("/chat/completions"):
-        return InputLine(number, custom_id, None, f"line {number}: url {url!r} is not chat")
+        return InputLine(number, custom_id, None, f"{where}: url {url!r} is not chat")
     if "body" in data:
         body = data["body"]
     elif "messages" in data:
@@ -122,7 +135,7 @@ def parse_input_line(text: str, number: int) -> InputLine:
     else:
         body = None
     if not isinstance(body, dict):
-        problem = f'line {number}: expected {{"custom_id", "body": {{…}}}} or a request'
+        problem = f'{where}: expected {{"custom_id", "body": {{…}}}} or a request'
         return InputLine(number, custom_id, None, problem)
     return InputLine(number, custom_id, body)
 
@@ -257,13 +270,35 @@ def systematic_signature(error: BaseException | None) -> tuple[str, int | None] 
     (wrong server) and connection failures after retries (no network, wrong host) qualify;
     other 400s are about one request's content and never do.
     """
-    if error is None or isinstance(error, APITimeoutError):
+    if error is None:
         return None
     status = error.status_code if isinstance(error, APIStatusError) else None
-    kind = type(error).__name__
-    if status == 404 or isinstance(error, (ResponseValidationError, APIConnectionError)):
+    return _signature(type(error), type(error).__name__, status, str(error))
+
+
+def line_signature(record: Any) -> tuple[str, int | None] | None:
+    """``systematic_signature`` of the error an output line records (None: not an error line).
+
+    Other engines (Ray) see errors only as lines: the type is looked up by its name.
+    """
+    error = record.get("error") if isinstance(record, dict) else None
+    if not isinstance(error, dict):
+        return None
+    name, status = str(error.get("type")), error.get("status_code")
+    found = getattr(_exceptions, name, None)
+    cls = found if isinstance(found, type) and issubclass(found, Exception) else Exception
+    status = status if isinstance(status, int) else None
+    return _signature(cls, name, status, str(error.get("message", "")))
+
+
+def _signature(
+    cls: type[BaseException], kind: str, status: int | None, message: str
+) -> tuple[str, int | None] | None:
+    if issubclass(cls, APITimeoutError):
+        return None
+    if status == 404 or issubclass(cls, (ResponseValidationError, APIConnectionError)):
         return kind, status
-    if status == 400 and "model" in str(error).lower():
+    if status == 400 and "model" in message.lower():
         return kind, status
     return None
 
@@ -286,9 +321,20 @@ class FailureWatch:
 
     def observe(self, error: BaseException | None) -> str | None:
         """Count one result; return why to stop, or None to go on."""
-        self.seen += 1
         signature = systematic_signature(error)
-        if error is None:
+        return self._count(signature, error is None, "" if error is None else str(error))
+
+    def observe_line(self, record: dict[str, Any]) -> str | None:
+        """Count one output line (the Ray engine sees results only as lines)."""
+        error = record.get("error")
+        message = str(error.get("message", "")) if isinstance(error, dict) else ""
+        return self._count(line_signature(record), error is None, message)
+
+    def _count(
+        self, signature: tuple[str, int | None] | None, succeeded: bool, message: str
+    ) -> str | None:
+        self.seen += 1
+        if succeeded:
             self.succeeded = True
         if signature is None or signature != self.signature:
             self.streak = 0
@@ -296,7 +342,7 @@ class FailureWatch:
         if signature is None:
             return None
         self.streak += 1
-        self.example = str(error)
+        self.example = message
         limit = self.window if self.succeeded else self.first
         if self.streak < limit:
             return None

@@ -2,16 +2,17 @@
 
 Edge module; Ray is imported only when the engine is used. Resuming, invalid lines, the
 summary and the exit codes are the single-process command's (``_cli``): this module only
-swaps how results are produced. The driver reads the pending requests (the ``custom_id``\\ s
-already in the output are skipped before any call), Ray actors make the calls
-(``vertexchat.ray.complete``), and the driver alone appends each result line as its batch
-arrives, flushed, so a killed job leaves every finished row once and at most a partial last
-line, which the next run cuts off.
+swaps how results are produced. The driver reads the pending requests lazily (the
+``custom_id``\\ s already in the output are skipped before any call), Ray actors make the
+calls (``_ray_driver``: ``vertexchat.ray.ChatCompletions`` actors fed bounded batches), and
+the driver alone appends each result line as its batch arrives, flushed, so a killed job
+leaves every finished row once and at most a partial last line, which the next run cuts off.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -20,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _cli_batch
 from ._cli_files import ResultWriter
-from ._exceptions import CredentialsError
-from ._jsonl import UsageError, error_line
+from ._jsonl import UsageError
 
 if TYPE_CHECKING:
     from ._cli_batch import BatchJob
@@ -83,6 +83,7 @@ def recipe_from_args(args: argparse.Namespace) -> ClientRecipe:
             requests_per_minute=getattr(args, "rpm", None),
             tokens_per_minute=getattr(args, "tpm", None),
             max_retries=args.max_retries,
+            timeout=args.timeout,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -110,12 +111,15 @@ def run_on_ray(args: argparse.Namespace, job: BatchJob) -> int:
 def _run(
     args: argparse.Namespace, job: BatchJob, writer: ResultWriter, recipe: ClientRecipe
 ) -> None:
-    rows = list(_pending_rows(job, writer, args))
-    if not rows:
+    rows = _pending_rows(job, writer, args)
+    first = next(rows, None)  # unusable lines before it are written; none left: no Ray
+    if first is None:
         return
     ray = _start_ray(args.ray_address)
     try:
-        _write_results(ray, rows, recipe, args, job, writer)
+        from ._ray_driver import write_results
+
+        write_results(itertools.chain([first], rows), recipe, args, job, writer)
     except KeyboardInterrupt:
         job.interrupted = True
     finally:
@@ -125,18 +129,11 @@ def _run(
 def _pending_rows(
     job: BatchJob, writer: ResultWriter, args: argparse.Namespace
 ) -> Iterator[dict[str, str]]:
-    """Rows still to run (finished ids skipped); unusable lines become error lines here."""
+    """Rows still to run, read lazily; unusable lines become error lines on the way."""
+    seen: dict[str, int] = {}
     for line in job.source.lines():
-        if line.custom_id in job.skip:
-            continue
-        if line.problem is not None or line.body is None:
-            problem = line.problem or f"line {line.number}: unusable"
-            _cli_batch._problem(job, args, problem)
-            writer.write(error_line(line.custom_id, problem))
-            job.stats.record(ok=False, latency=None, attempts=0)
-            job.kinds["permanent"] += 1
-            continue
-        yield {"custom_id": line.custom_id, "request": json.dumps(job.body(line))}
+        if _cli_batch.screen_line(job, writer, args, line, seen):
+            yield {"custom_id": line.custom_id, "request": json.dumps(job.body(line))}
 
 
 def _start_ray(address: str | None) -> Any:
@@ -152,48 +149,3 @@ def _start_ray(address: str | None) -> Any:
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     return ray
-
-
-def _write_results(
-    ray: Any,
-    rows: list[dict[str, str]],
-    recipe: ClientRecipe,
-    args: argparse.Namespace,
-    job: BatchJob,
-    writer: ResultWriter,
-) -> None:
-    """Append each result line as its batch arrives (the driver is the only writer)."""
-    from ._rows import output_line
-    from .ray import JobStoppedError, complete, stopping_error
-
-    results = complete(
-        ray.data.from_items(rows),
-        recipe,
-        actors=args.ray_actors,
-        quota=args.quota,
-        batch_size=args.ray_batch_size,
-    )
-    try:
-        for batch in results.iter_batches(batch_format="pyarrow", batch_size=None):
-            for row in batch.to_pylist():
-                line = output_line(row)
-                writer.write(line)
-                _record(job, row, line)
-    except JobStoppedError as exc:
-        stop = stopping_error(exc) or exc
-        if stop.error_type == "CredentialsError":
-            raise CredentialsError(str(stop)) from None  # exit code 2 and the login hint
-        raise JobStoppedError(str(stop), stop.error_type, stop.status_code) from None
-
-
-def _record(job: BatchJob, row: dict[str, Any], line: dict[str, Any]) -> None:
-    usage = (
-        row["prompt_tokens"],
-        row["completion_tokens"],
-        row["reasoning_tokens"],
-        row["total_tokens"],
-    )
-    ok = row["response"] is not None
-    job.stats.record(ok=ok, latency=row["latency"], attempts=row["attempts"], usage=usage)
-    if not ok:
-        job.kinds[line["error"].get("kind", "permanent")] += 1

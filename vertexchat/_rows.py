@@ -29,6 +29,7 @@ from ._exceptions import (
     AuthenticationError,
     CredentialsError,
     PermissionDeniedError,
+    VertexChatError,
 )
 from ._jsonl import error_line, success_line
 from ._response_models import Usage
@@ -38,6 +39,7 @@ __all__ = [
     "FATAL_ERRORS",
     "RESULT_COLUMNS",
     "ClientRecipe",
+    "JobStoppedError",
     "output_line",
     "row_from_line",
     "run_rows",
@@ -62,6 +64,31 @@ RESULT_COLUMNS = (
 
 FATAL_ERRORS = (CredentialsError, AuthenticationError, PermissionDeniedError)
 """Errors that would fail every other row the same way: they stop the job instead."""
+
+
+class JobStoppedError(VertexChatError):
+    """A credential, 401 or 403 error stopped the job: every other row would fail alike.
+
+    ``error_type`` names the vertexchat error (``AuthenticationError``…), ``status_code`` its
+    HTTP status. The engine raises it in the driver: Dask as it is, Ray as a ``RayTaskError``
+    that is also one of these.
+    """
+
+    def __init__(self, message: str, error_type: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.status_code = status_code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (str(self), self.error_type, self.status_code)
+
+    @classmethod
+    def from_error(cls, error: BaseException) -> JobStoppedError:
+        """The stop caused by ``error`` (its message, never a credential, is kept)."""
+        status = getattr(error, "status_code", None)
+        kind = type(error).__name__
+        return cls(f"job stopped by {kind}: {error}", kind, status)
+
 
 AuthKind = Literal["adc", "token", "none"]
 

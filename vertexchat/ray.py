@@ -34,11 +34,10 @@ from typing import Any, Literal
 import pyarrow as pa
 import ray
 
-from ._exceptions import VertexChatError
 from ._limiter import AdaptiveLimiter
 from ._quota import SharedQuota
 from ._ray_output import RESULT_SCHEMA, pending, read_results, result_table
-from ._rows import FATAL_ERRORS, ClientRecipe, run_rows
+from ._rows import FATAL_ERRORS, ClientRecipe, JobStoppedError, run_rows
 from ._shards import Journal
 
 __all__ = [
@@ -81,29 +80,6 @@ class QuotaCoordinator:
         """The job-wide limit, the 429s reported and how often the limit was cut."""
         quota = self._quota
         return {"limit": quota.limit, "throttled": quota.throttled, "decreases": quota.decreases}
-
-
-class JobStoppedError(VertexChatError):
-    """A credential, 401 or 403 error stopped the job: every other row would fail alike.
-
-    ``error_type`` names the vertexchat error (``AuthenticationError``…), ``status_code`` its
-    HTTP status. Ray raises it in the driver (as a ``RayTaskError`` that is also one of these).
-    """
-
-    def __init__(self, message: str, error_type: str, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.status_code = status_code
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (str(self), self.error_type, self.status_code)
-
-    @classmethod
-    def from_error(cls, error: BaseException) -> JobStoppedError:
-        """The stop caused by ``error`` (its message, never a credential, is kept)."""
-        status = getattr(error, "status_code", None)
-        kind = type(error).__name__
-        return cls(f"job stopped by {kind}: {error}", kind, status)
 
 
 class _CountingLimiter(AdaptiveLimiter):
