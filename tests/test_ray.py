@@ -270,3 +270,125 @@ def test_the_batcher_marks_its_client_closed_when_its_loop_is_gone(emulator: Emu
     messages = [str(w.message) for w in seen]
     assert not [m for m in messages if "Client was not closed" in m]
     # Client.close() leaves the dead loop's sockets to their finalizers, which do warn.
+
+
+DRIVER = """
+import json, os, sys
+os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
+import ray
+import vertexchat.ray
+from vertexchat.ray import ClientRecipe
+
+address, source, output, base_url = sys.argv[1:5]
+ray.init(address=address, logging_level="WARNING")
+ray.data.DataContext.get_current().enable_progress_bars = False
+requests = ray.data.read_json(source)
+recipe = ClientRecipe(base_url=base_url, auth="none", max_concurrency=8)
+print(json.dumps(vertexchat.ray.run(requests, recipe, output, actors=2, batch_size=40)))
+"""
+
+
+def _sent(log: Path) -> Counter[str]:
+    """How often each question reached the emulator (its --request-log)."""
+    sent: Counter[str] = Counter()
+    for line in log.read_text(encoding="utf-8").splitlines():
+        sent[json.loads(line)["body"]["messages"][-1]["content"]] += 1
+    return sent
+
+
+def test_a_killed_dataset_job_rerun_sends_no_finished_id_again_and_reads_once(
+    cluster: Any, emulator: Emulator, tmp_path: Path
+) -> None:
+    from vertexchat._shards import read_index
+    from vertexchat.ray import pending, read_results
+
+    log = tmp_path / "requests.log"
+    base_url = emulator("--no-auth", "--latency", "0.05", "--request-log", str(log))
+    source, output = tmp_path / "requests.jsonl", tmp_path / "results"
+    rows = [{"custom_id": f"id-{n}", "request": request(n)} for n in range(600)]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    command = [sys.executable, str(driver), cluster.get_runtime_context().gcs_address]
+    command += [str(source), str(output), base_url]
+    with (tmp_path / "first.log").open("w") as first_log:
+        first = subprocess.Popen(command, stdout=first_log, stderr=first_log)
+        _wait_for(lambda: len(read_index(output).finished()) >= 100, first)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    _wait_until_quiet(log)  # the dead driver's actors run on until Ray reaps them
+    finished = read_index(output).finished()
+    assert 100 <= len(finished) < 600
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert second.returncode == 0, second.stderr
+    totals = json.loads(second.stdout.splitlines()[-1])
+    assert 0 < totals["rows"] <= 600 - len(finished)  # the rerun wrote only what was missing
+    results = read_results(output).take_all()
+    assert Counter(row["custom_id"] for row in results) == Counter(r["custom_id"] for r in rows)
+    assert all(row["response"] is not None for row in results)
+    assert all(row["total_tokens"] > 0 and row["attempts"] is None for row in results)
+    sent = _sent(log)
+    for custom_id in finished:  # finished before the rerun: paid once, never sent again
+        assert sent[f"question {custom_id.removeprefix('id-')}"] == 1
+    assert set(sent) == {f"question {n}" for n in range(600)}
+    resent = sum(count - 1 for count in sent.values())
+    # Only calls whose rows were not written when the actors died are made again: those in
+    # flight (the job's concurrency, 8) and answers an actor had not yet written down.
+    assert resent <= 2 * 8
+    assert pending(cluster.data.read_json(source), output).count() == 0  # a rerun sends nothing
+
+
+def _wait_until_quiet(log: Path) -> None:
+    """Wait until the emulator has received nothing new for a second."""
+    quiet = threading.Event()
+    size, unchanged = -1, 0
+    while unchanged < 10 and not quiet.wait(0.1):
+        current = log.stat().st_size
+        unchanged = unchanged + 1 if current == size else 0
+        size = current
+
+
+def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set() and process.poll() is None:
+            if condition():
+                done.set()
+            done.wait(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    watcher.join(timeout=600)
+    assert done.is_set(), "the job ended before the condition held"
+
+
+def test_pending_refuses_duplicate_ids_and_read_results_keeps_the_best_row(
+    cluster: Any, emulator: Emulator, tmp_path: Path
+) -> None:
+    from vertexchat._jsonl import error_line
+    from vertexchat._shards import Journal
+    from vertexchat.ray import pending, read_results, run
+
+    requests = dataset(cluster, ["a", "b", "a"], [request(1), request(2), request(3)])
+    with pytest.raises(ValueError, match="duplicate custom_id 'a'"):
+        pending(requests, tmp_path / "out")
+    output = tmp_path / "results"
+    overloaded = {"type": "RateLimitError", "message": "quota", "status_code": 429}
+    throttled = {"custom_id": "x", "error": {**overloaded, "kind": "transient"}}
+    journal = Journal(output)
+    journal.write(throttled)
+    journal.write(error_line("y", "request: bad"))
+    journal.close()
+    base_url = emulator("--no-auth")
+    fresh = dataset(cluster, ["x", "y", "z"], [request(1), request(2), request(3)])
+    todo = pending(fresh, output).take_all()
+    assert sorted(row["custom_id"] for row in todo) == ["x", "z"]  # transient redone
+    everything = pending(fresh, output, retry_failed=True).take_all()
+    assert sorted(row["custom_id"] for row in everything) == ["x", "y", "z"]
+    recipe = ClientRecipe(base_url=base_url, auth="none")
+    assert run(fresh, recipe, output, actors=1) == {"rows": 2, "ok": 2, "failed": 0}
+    rows = {row["custom_id"]: row for row in read_results(output).take_all()}
+    assert sorted(rows) == ["x", "y", "z"]  # x twice on disk (429, then an answer): read once
+    assert rows["x"]["response"] is not None
+    assert rows["y"]["error_type"] == "InvalidRequestError"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._jsonl import InputLine, OutputIndex, UsageError, decode_input_line, encode_line
+from ._shards import fsync_directory
 
 __all__ = [
     "BatchInput",
@@ -244,21 +245,8 @@ def compact_file(path: Path, index: OutputIndex, redo: set[str], *, first_line: 
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
     return True
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # some systems cannot open directories; the rename is still atomic
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 class ResultWriter:

@@ -14,10 +14,13 @@ between ``n`` workers.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+from pydantic import ValidationError
 
 from ._auth import AuthLike
 from ._batch import BatchResult
@@ -29,6 +32,7 @@ from ._exceptions import (
     VertexChatError,
 )
 from ._jsonl import error_line, success_line
+from ._response_models import Usage
 from ._retry import RetryPolicy
 
 __all__ = [
@@ -37,6 +41,7 @@ __all__ = [
     "ClientRecipe",
     "JobStoppedError",
     "output_line",
+    "row_from_line",
     "run_rows",
 ]
 
@@ -172,6 +177,7 @@ async def run_rows(
     concurrency: int = 64,
     model: str | None = None,
     max_retries: int | None = None,
+    on_line: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run one chunk of rows through ``client.batch``; one result row each, in input order.
 
@@ -179,6 +185,7 @@ async def run_rows(
     ``model`` fills in requests without one. A request that is not valid JSON, not an object
     or not a valid request becomes an error row with ``attempts`` 0. An error in
     ``FATAL_ERRORS`` (credentials, 401, 403) is raised instead: the rest would fail alike.
+    ``on_line`` gets each row's CLI output line the moment the row is finished (a journal).
     """
     if len(custom_ids) != len(requests):
         raise ValueError("custom_ids and requests must have the same length")
@@ -189,7 +196,10 @@ async def run_rows(
     for position, (custom_id, request) in enumerate(zip(custom_ids, requests, strict=True)):
         body = _decode(request, model)
         if isinstance(body, str):
-            rows[position] = _row(error_line(custom_id, f"request: {body}"))
+            line = error_line(custom_id, f"request: {body}")
+            if on_line is not None:
+                on_line(line)
+            rows[position] = _row(line)
         else:
             bodies.append(body)
             positions.append(position)
@@ -201,7 +211,10 @@ async def run_rows(
                 fatal = result.error
                 break  # leaving the block cancels the rest
             position = positions[result.index]
-            rows[position] = result_row(custom_ids[position], result)
+            line = result_line(custom_ids[position], result)
+            if on_line is not None:
+                on_line(line)
+            rows[position] = _result_row(line, result)
     if fatal is not None:
         raise fatal  # outside the batch's task group: the error itself, not a group
     return [row for row in rows if row is not None]
@@ -233,22 +246,22 @@ def _decode(request: str | bytes | Mapping[str, Any], model: str | None) -> dict
     return body
 
 
-def result_row(custom_id: str, result: BatchResult) -> dict[str, Any]:
-    """The flat row of one finished ``BatchResult``."""
+def result_line(custom_id: str, result: BatchResult) -> dict[str, Any]:
+    """The CLI output line of one finished ``BatchResult``."""
     if result.response is not None:
-        line = success_line(custom_id, result.response)
-    else:
-        assert result.error is not None
-        line = error_line(custom_id, result.error)
+        return success_line(custom_id, result.response)
+    assert result.error is not None
+    return error_line(custom_id, result.error)
+
+
+def _result_row(line: Mapping[str, Any], result: BatchResult) -> dict[str, Any]:
+    """The flat row of one finished ``BatchResult`` (``line``: its output line)."""
     row = _row(line)
     row["attempts"] = result.attempts
     row["latency"] = result.latency
     usage = result.response.usage if result.response is not None else None
     if usage is not None:
-        row["prompt_tokens"] = usage.prompt_tokens
-        row["completion_tokens"] = usage.completion_tokens
-        row["reasoning_tokens"] = usage.reasoning_tokens
-        row["total_tokens"] = usage.total_tokens
+        _count(row, usage)
     return row
 
 
@@ -268,6 +281,29 @@ def _row(line: Mapping[str, Any]) -> dict[str, Any]:
         row["error_kind"] = error.get("kind")
         row["status_code"] = error.get("status_code")
     return row
+
+
+def row_from_line(line: Mapping[str, Any]) -> dict[str, Any]:
+    """The result row of a CLI output line read back from a file.
+
+    Token counts come from the response's ``usage``; ``attempts`` and ``latency`` are not in
+    the line, so they are None (unknown), never a made-up zero.
+    """
+    row = _row(line)
+    row["attempts"] = row["latency"] = None
+    response = line.get("response")
+    usage = response.get("usage") if isinstance(response, Mapping) else None
+    if isinstance(usage, Mapping):
+        with contextlib.suppress(ValidationError):  # counts that are not counts stay 0
+            _count(row, Usage.model_validate(usage))  # the same counts as a live row
+    return row
+
+
+def _count(row: dict[str, Any], usage: Usage) -> None:
+    row["prompt_tokens"] = usage.prompt_tokens
+    row["completion_tokens"] = usage.completion_tokens
+    row["reasoning_tokens"] = usage.reasoning_tokens
+    row["total_tokens"] = usage.total_tokens
 
 
 def output_line(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,10 @@ actor an even share of ``max_concurrency``/rpm/tpm, each adapting (AIMD) within 
 ``quota="lease"`` adds one small coordinator actor holding a job-wide AIMD limit: every actor
 renews a lease of in-flight calls a few times a second (not once per request), so a 429 seen
 by one actor slows the whole job at the next renewal.
+
+Exactly-once output: ``complete(..., output=DIR)`` skips the ids already finished in ``DIR``
+and has every actor append each finished row there at once; ``read_results(DIR)`` reads one
+row per id (see ``_ray_output``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
@@ -31,7 +36,9 @@ import ray
 
 from ._limiter import AdaptiveLimiter
 from ._quota import SharedQuota
-from ._rows import FATAL_ERRORS, RESULT_COLUMNS, ClientRecipe, JobStoppedError, run_rows
+from ._ray_output import RESULT_SCHEMA, pending, read_results, result_table
+from ._rows import FATAL_ERRORS, ClientRecipe, JobStoppedError, run_rows
+from ._shards import Journal
 
 __all__ = [
     "RESULT_SCHEMA",
@@ -40,29 +47,14 @@ __all__ = [
     "JobStoppedError",
     "QuotaCoordinator",
     "complete",
+    "pending",
+    "read_results",
+    "run",
     "stopping_error",
 ]
 
 logger = logging.getLogger("vertexchat")
 
-RESULT_SCHEMA = pa.schema(
-    [
-        ("custom_id", pa.string()),
-        ("response", pa.string()),
-        ("error", pa.string()),
-        ("error_type", pa.string()),
-        ("error_message", pa.string()),
-        ("error_kind", pa.string()),
-        ("status_code", pa.int64()),
-        ("attempts", pa.int64()),
-        ("latency", pa.float64()),
-        ("prompt_tokens", pa.int64()),
-        ("completion_tokens", pa.int64()),
-        ("reasoning_tokens", pa.int64()),
-        ("total_tokens", pa.int64()),
-    ]
-)
-"""The Arrow schema of a result batch (the columns of ``vertexchat._rows.RESULT_COLUMNS``)."""
 
 Quota = Literal["split", "lease"]
 _CLOSE_TIMEOUT = 5.0
@@ -114,7 +106,8 @@ class ChatCompletions:
 
     ``recipe`` describes this actor's client (pass the share of a job's recipe); batches need
     ``custom_id`` and ``request`` columns and come back as ``RESULT_SCHEMA`` tables.
-    ``coordinator`` (a ``QuotaCoordinator`` actor handle) switches on leased quota.
+    ``coordinator`` (a ``QuotaCoordinator`` actor handle) switches on leased quota;
+    ``output`` (a directory) journals every finished row there, in the batch CLI's format.
     """
 
     def __init__(
@@ -125,6 +118,7 @@ class ChatCompletions:
         model: str | None = None,
         coordinator: Any = None,
         lease_period: float = 0.25,
+        output: str | None = None,
     ) -> None:
         if recipe.max_concurrency is None:
             recipe = replace(recipe, max_concurrency=concurrency)
@@ -136,6 +130,7 @@ class ChatCompletions:
         self._name = uuid.uuid4().hex
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lease_task: asyncio.Task[None] | None = None
+        self._journal = Journal(output) if output is not None else None
         if coordinator is not None:
             limiter = self._client.limiter
             assert limiter is not None
@@ -155,11 +150,11 @@ class ChatCompletions:
                 _column(batch, "request"),
                 concurrency=self._concurrency,
                 model=self._model,
+                on_line=None if self._journal is None else self._journal.write,
             )
         except FATAL_ERRORS as exc:
             raise JobStoppedError.from_error(exc) from None
-        columns = {name: [row[name] for row in rows] for name in RESULT_COLUMNS}
-        return pa.Table.from_pydict(columns, schema=RESULT_SCHEMA)
+        return result_table(rows)
 
     async def _renew(self) -> None:
         limiter = self._client.limiter
@@ -190,6 +185,8 @@ class ChatCompletions:
         may already be gone at interpreter exit, hence ``Client.close()`` as the fallback.
         """
         loop, self._loop = self._loop, None
+        if self._journal is not None:
+            self._journal.close()
         if self._coordinator is not None:
             with contextlib.suppress(Exception):
                 self._coordinator.leave.remote(self._name)
@@ -235,12 +232,19 @@ def complete(
     model: str | None = None,
     batch_size: int = 512,
     num_cpus: float = 0.25,
+    output: str | os.PathLike[str] | None = None,
+    retry_failed: bool = False,
 ) -> Any:
     """A Dataset of result rows for a Dataset of ``custom_id`` + ``request`` rows (lazy).
 
     ``recipe.max_concurrency`` (default 64 per actor) and its rpm/tpm are the whole job's;
     ``quota`` says how actors share them (see the module docstring). ``concurrency`` is the
     number of calls each actor's batch keeps going (default: its share of the quota).
+
+    ``output`` (a directory; on a cluster of several nodes, one they share) makes the job
+    exactly-once: the ids already finished there are dropped first (``pending``, which checks
+    that ids are unique), and every actor appends each row it finishes there at once, in the
+    batch CLI's format. Rerun the same call after a kill; ``read_results`` reads the rows.
     """
     if actors < 1:
         raise ValueError("actors must be at least 1")
@@ -248,8 +252,11 @@ def complete(
         raise ValueError(f"quota must be 'split' or 'lease', not {quota!r}")
     total = recipe.max_concurrency or 64 * actors
     share = replace(recipe, max_concurrency=total).share(actors)
-    recipe.client()  # a bad recipe fails here, on the driver, not in every actor
+    recipe.client().close()  # a bad recipe fails here, on the driver, not in every actor
     options: dict[str, Any] = {"concurrency": concurrency or share.max_concurrency, "model": model}
+    if output is not None:
+        dataset = pending(dataset, output, retry_failed=retry_failed)
+        options["output"] = os.path.abspath(os.fspath(output))
     if quota == "lease":
         coordinator = ray.remote(num_cpus=0)(QuotaCoordinator)
         options["coordinator"] = coordinator.remote(total)
@@ -265,6 +272,24 @@ def complete(
     # Raise JobStoppedError itself, not Ray Data's UserCodeException that loses its cause.
     results.context.raise_original_map_exception = True
     return results
+
+
+def run(
+    dataset: Any, recipe: ClientRecipe, output: str | os.PathLike[str], **options: Any
+) -> dict[str, int]:
+    """Run ``complete(dataset, recipe, output=output, **options)`` to the end; its totals.
+
+    Returns how many rows this run finished (``rows``), answered (``ok``) and failed
+    (``failed``); rows finished by earlier runs are not counted again.
+    """
+    results = complete(dataset, recipe, output=output, **options)
+    totals = {"rows": 0, "ok": 0, "failed": 0}
+    for batch in results.iter_batches(batch_format="pyarrow", batch_size=None):
+        answered = batch.num_rows - batch.column("response").null_count
+        totals["rows"] += batch.num_rows
+        totals["ok"] += answered
+        totals["failed"] += batch.num_rows - answered
+    return totals
 
 
 def stopping_error(exc: BaseException) -> JobStoppedError | None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
 
-from ._emulator import Emulator
+from ._emulator import Emulator, RecordedRequest
 from ._faults import Faults
 from ._server import serve
 
@@ -39,9 +42,16 @@ def add_emulator_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--retry-after", type=float, help="Retry-After seconds on every 429")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
     parser.add_argument("--remote-media", action="store_true", help="accept https:// media URLs")
+    parser.add_argument(
+        "--request-log",
+        metavar="FILE",
+        help="append each request received to FILE as a JSON line (time, method, path, body)",
+    )
 
 
-def emulator_from_args(args: argparse.Namespace) -> Emulator:
+def emulator_from_args(
+    args: argparse.Namespace, on_request: Callable[[RecordedRequest], None] | None = None
+) -> Emulator:
     """The Emulator the parsed command line describes."""
     faults = Faults(
         rate=args.fault_rate,
@@ -58,23 +68,44 @@ def emulator_from_args(args: argparse.Namespace) -> Emulator:
         require_auth=not args.no_auth,
         faults=faults,
         remote_media=args.remote_media,
+        on_request=on_request,
     )
 
 
 def run_emulator(args: argparse.Namespace) -> int:
     """Serve until interrupted; print the URLs to use. Returns the process exit code."""
     try:
-        emulator = emulator_from_args(args)
-    except ValueError as exc:
+        with _request_log(args.request_log) as log:
+            emulator = emulator_from_args(args, log)
+            return _serve(emulator, args.host, args.port)
+    except (ValueError, OSError) as exc:  # a bad option or an unwritable --request-log
         print(f"vertexchat emulator: {exc}", file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def _request_log(name: str | None) -> Iterator[Callable[[RecordedRequest], None] | None]:
+    if name is None:
+        yield None
+        return
+    with open(name, "a", encoding="utf-8") as file:
+
+        def write(request: RecordedRequest) -> None:
+            entry = {"time": request.time, "method": request.method, "path": request.path}
+            file.write(json.dumps({**entry, "body": request.body}) + "\n")
+            file.flush()
+
+        yield write
+
+
+def _serve(emulator: Emulator, host: str, port: int) -> int:
     try:
-        anyio.run(_serve_forever, emulator, args.host, args.port)
+        anyio.run(_serve_forever, emulator, host, port)
     except KeyboardInterrupt:
         print("\nemulator stopped", file=sys.stderr)
     except OSError as exc:
         print(
-            f"vertexchat emulator: cannot listen on {args.host}:{args.port}: {exc}",
+            f"vertexchat emulator: cannot listen on {host}:{port}: {exc}",
             file=sys.stderr,
         )
         return 1

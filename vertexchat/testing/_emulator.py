@@ -69,6 +69,8 @@ class Emulator:
     picks how to answer where Vertex's behaviour is unknown (``WireVariant``);
     ``context_windows`` (``(name part, input tokens)`` pairs, first match wins) replaces the
     per-model prompt limits (``CONTEXT_WINDOWS``): a longer prompt gets Vertex's 400.
+    ``on_request`` is called with each ``RecordedRequest`` as it arrives (``vertexchat
+    emulator --request-log`` writes them to a file).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class Emulator:
         clock: Callable[[], float] = time.time,
         wire: WireVariant | None = None,
         context_windows: Iterable[tuple[str, int]] = CONTEXT_WINDOWS,
+        on_request: Callable[[RecordedRequest], None] | None = None,
     ) -> None:
         self.tokens = frozenset(tokens) if tokens is not None else None
         self.require_auth = require_auth
@@ -92,6 +95,7 @@ class Emulator:
         self.wire = wire or WireVariant()
         self.context_windows = tuple(context_windows)
         self.requests: list[RecordedRequest] = []
+        self.on_request = on_request
         self.in_flight = 0
         self.peak_in_flight = 0
         self.open_connections = 0  # TCP connections the loopback server holds open now
@@ -216,7 +220,10 @@ class Emulator:
         if "authorization" in shown:
             scheme = shown["authorization"].partition(" ")[0]
             shown["authorization"] = f"{scheme} <redacted>"
-        self.requests.append(RecordedRequest(method, path, shown, body, self.clock()))
+        recorded = RecordedRequest(method, path, shown, body, self.clock())
+        self.requests.append(recorded)
+        if self.on_request is not None:
+            self.on_request(recorded)
 
 
 def _lower(headers: _HeaderItems) -> dict[str, str]:
