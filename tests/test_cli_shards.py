@@ -206,3 +206,24 @@ def wait_for_lines(path: Path, count: int, process: subprocess.Popen[bytes]) -> 
     watcher.start()
     watcher.join(timeout=300)
     assert done.is_set(), "the CLI ended before writing enough lines"
+
+
+def test_an_id_twice_in_an_output_directory_counts_by_its_best_line(tmp_path: Path) -> None:
+    # Shards journalled in parallel (vertexchat.ray's result directories) say nothing about
+    # time by their order: an answer in any shard beats a transient error in a later one.
+    source, output = tmp_path / "in.jsonl", tmp_path / "out"
+    source.write_text(request_line("x") + "\n" + request_line("y") + "\n")
+    output.mkdir()
+    answer = {"custom_id": "x", "response": {"id": "kept", "object": "chat.completion"}}
+    late = {"error": {"type": "RateLimitError", "status_code": 429, "kind": "transient"}}
+    (output / "part-a.jsonl").write_text(json.dumps(answer) + "\n")
+    (output / "part-b.jsonl").write_text(json.dumps({"custom_id": "x", **late}) + "\n")
+    with emulator_server() as (emulator, url):
+        result = run_cli(batch(source, output, url, "-q"))
+        sent = [request.body["messages"][0]["content"] for request in emulator.requests]
+    assert result.returncode == 0, result.stderr
+    assert sent == ["hello"]  # y only: x was answered
+    lines = shard_records(output)
+    assert sorted(line["custom_id"] for line in lines) == ["x", "y"]
+    assert [line for line in lines if line["custom_id"] == "x"] == [answer]
+    assert records(output / "part-b.jsonl") == []  # the superseded error was compacted away

@@ -2,11 +2,12 @@
 directory): each run appends to one new shard, resuming reads them all.
 
 Edge module. The directory is one output: its ``*.jsonl`` files (not hidden ones) in name
-order, each line a result as in an output file. A run writes ``part-NNNNN.jsonl``, numbered
-after the shards already there, and creates it only when it writes (a run that writes nothing
-leaves nothing). Resuming indexes every shard; compaction rewrites, oldest first, only the
-shards that lose a line, each atomically, so a kill between two shards still leaves the last
-line of every id that is not being redone.
+order, each line a result as in an output file — the format of ``vertexchat.ray``'s result
+directories, and an id found more than once counts by its best line, as their readers choose.
+A run writes ``part-NNNNN.jsonl``, numbered after the shards already there, and creates it
+only when it writes (a run that writes nothing leaves nothing). Resuming indexes every shard;
+compaction rewrites, oldest first, only the shards that lose a line, each atomically, so a
+kill between two shards still leaves the best line of every id that is not being redone.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class OutputDirectory:
 
     def scan(self) -> tuple[OutputIndex, bool]:
         """Index every shard in name order; cut partial last lines (True if any was cut)."""
-        index = OutputIndex()
+        index = OutputIndex(best_wins=True)
         repaired = False
         if not self.existed:
             return index, False

@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 Outcome = Literal["ok", "transient", "permanent"]
+_RANK: dict[Outcome, int] = {"transient": 0, "permanent": 1, "ok": 2}
 TRANSIENT_STATUS = frozenset({408, 409, 429, 499})
 _TRANSIENT_TYPES = frozenset(
     {
@@ -212,13 +213,17 @@ class OutputIndex:
     """What an existing output file holds: the last line and outcome of each ``custom_id``.
 
     Feed it the file's complete lines in order; memory grows with the number of ids, not with
-    the file's size.
+    the file's size. ``best_wins`` (directories of shards, whose order says nothing about time
+    when engines journal in parallel): an id's line is its best one — an answer over an error,
+    a permanent error over a transient one, the first of equals — as ``vertexchat.ray``'s
+    readers choose.
     """
 
     last: dict[str, tuple[int, Outcome]] = field(default_factory=dict)
     lines: int = 0
     duplicates: int = 0
     foreign: int = 0
+    best_wins: bool = False
 
     def feed(self, raw: bytes) -> None:
         """Account for the next line of the file."""
@@ -227,8 +232,10 @@ class OutputIndex:
             self.foreign += 1
         else:
             custom_id, outcome = parsed
-            self.duplicates += custom_id in self.last
-            self.last[custom_id] = (self.lines, outcome)
+            known = self.last.get(custom_id)
+            self.duplicates += known is not None
+            if not (self.best_wins and known and _RANK[known[1]] >= _RANK[outcome]):
+                self.last[custom_id] = (self.lines, outcome)
         self.lines += 1
 
     @classmethod
