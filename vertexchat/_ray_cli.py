@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import _cli_batch
+from ._cli_common import positive
 from ._cli_files import ResultWriter
 from ._jsonl import UsageError
 
@@ -49,7 +50,13 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         default="split",
         help="share --concurrency between actors evenly, or lease it from one job-wide limit",
     )
-    engine.add_argument("--ray-batch-size", type=int, default=512, help=argparse.SUPPRESS)
+    engine.add_argument(
+        "--ray-batch-size",
+        type=positive(int),
+        default=512,
+        help="rows per batch sent to an actor; the driver holds at most 2 per actor "
+        "(default: %(default)s)",
+    )
     parser.set_defaults(handler=command_batch)
 
 
