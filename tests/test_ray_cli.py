@@ -36,6 +36,7 @@ from tests.test_cli_progress import _PROGRESS as PROGRESS
 from tests.test_cli_progress import capture, tmux, visible
 from tests.test_cli_shards import wait_for_lines
 from vertexchat.testing import Emulator as EmulatorLogic
+from vertexchat.testing import Faults
 
 __all__ = ["cluster", "emulator"]  # fixtures, imported for pytest
 
@@ -102,6 +103,8 @@ def test_the_ray_run_prints_progress_as_batches_arrive_and_a_summary(
     result = run_cli(command, env=cli_env())
     assert result.returncode == 0, result.stderr
     err = result.stderr.decode()
+    assert "Traceback" not in err  # nothing is left to fail at exit (actor classes, clients)
+    assert "Exception ignored" not in err
     assert "\r" not in err
     assert "\x1b" not in err
     periodic = [line for line in err.splitlines() if re.match(r"\d+/400 +\d+% ", line)]
@@ -171,3 +174,64 @@ def test_the_ray_run_redraws_its_progress_in_a_terminal(
     assert len(drawn) == 1, final  # redrawn in place
     assert "300/300 100%" in drawn[0]
     assert any(line.startswith("done 300: 300 ok") for line in final), final
+
+
+def test_the_driver_starts_before_the_input_ends(
+    cluster: Any, emulator: Emulator, tmp_path: Path
+) -> None:
+    # The driver reads the input as batches go out, not all of it first: fed through a pipe,
+    # the first results are written while the rest of the input is still to come.
+    output = tmp_path / "out.jsonl"
+    url = emulator("--no-auth")
+    lines = [request_line(f"id-{n}", f"question {n}") + "\n" for n in range(1000)]
+    command = [*CLI, *on_ray(cluster, "-", output, url, "--ray-batch-size", "100", "-q")]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=cli_env(), stdin=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdin is not None
+    assert process.stderr is not None
+    try:
+        process.stdin.write("".join(lines[:8]).encode())  # the probe batch
+        process.stdin.flush()
+        wait_for_lines(output, 8, process)
+        process.stdin.write("".join(lines[8:]).encode())
+        process.stdin.close()
+        err = process.stderr.read()
+        assert process.wait(timeout=600) == 0, err
+    finally:
+        process.kill()
+        process.wait()
+        process.stdin.close()
+        process.stderr.close()
+    assert Counter(line["custom_id"] for line in records(output)) == Counter(
+        f"id-{n}" for n in range(1000)
+    )
+
+
+def test_a_target_that_breaks_mid_run_stops_on_ray_keeping_what_arrived(
+    cluster: Any, tmp_path: Path
+) -> None:
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    ids = write_input(source, 2000)
+    breaking = EmulatorLogic(
+        require_auth=False, faults=Faults(schedule=("ok",) * 200, rate=1.0, kinds=("404",))
+    )
+    with emulator_server(breaking) as (emulator, url):  # 200 answers, then only 404s
+        result = run_cli(on_ray(cluster, source, output, url, "--ray-batch-size", "50"))
+        sent = len(emulator.requests)
+    assert result.returncode == 3, result.stderr
+    assert stderr_lines(result)[-1].startswith(
+        "vertexchat: stopped: the last 50 requests all failed with NotFoundError 404"
+    ), result.stderr
+    written = records(output)
+    assert Counter(line["custom_id"] for line in written).most_common(1)[0][1] == 1
+    errors = [line for line in written if "error" in line]
+    assert {line["error"]["status_code"] for line in errors} == {404}
+    assert len(errors) >= 50
+    assert len(written) <= sent < 2000  # the batches still out were cancelled, not run out
+    with emulator_server() as (_, url):
+        fixed = run_cli(on_ray(cluster, source, output, url, "--retry-failed", "-q"))
+    assert fixed.returncode == 0, fixed.stderr
+    final = records(output)
+    assert Counter(line["custom_id"] for line in final) == Counter(ids)
+    assert all("response" in line for line in final)
