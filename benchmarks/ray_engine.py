@@ -3,9 +3,13 @@
 ``uv sync --extra ray --group bench`` then ``uv run python -m benchmarks.ray_engine``
 (``--rows``, ``--latency``, ``--http-rows``, ``--max-concurrency`` for the quota modes).
 
-* one process: ``client.batch`` at concurrency 128, CPU of this process;
+* one process: ``client.batch`` at concurrency 128, CPU of this process; and the same rows
+  through ``run_rows`` in this process (JSON requests in, flat result rows out, in chunks of
+  ``--batch-size``: the work an actor does, without Ray);
 * vertexchat on Ray, 2 actors (``vertexchat.ray.complete``), CPU of the actor processes (and,
-  apart, of the driver and Ray's own processes);
+  apart, of the driver and Ray's own processes), at ``--rows / 4`` and ``--rows`` rows: the
+  difference gives the CPU each further row costs once the actors are up (an actor's start-up,
+  mostly importing Ray Data, is a fixed cost of several CPU seconds);
 * Ray Data LLM's ``HttpRequestProcessor`` (2 actors, its defaults), where it installs (it needs
   ``aiohttp``), on fewer rows: it sends one request at a time per actor.
 
@@ -78,6 +82,32 @@ def one_process(base_url: str, rows: int, max_concurrency: int | None) -> dict[s
     return _numbers(rows, elapsed, _cpu_self() - cpu, throttled)
 
 
+def one_process_rows(base_url: str, rows: int, batch_size: int) -> dict[str, float]:
+    """``run_rows`` in this process on JSON requests, ``batch_size`` rows at a time."""
+    from vertexchat._rows import run_rows
+
+    ids = [f"r{n}" for n in range(rows)]
+    requests = [json.dumps(body(n)) for n in range(rows)]
+
+    async def run() -> int:
+        client = vertexchat.Client(
+            base_url=base_url, auth=None, retry_policy=RETRIES, max_concurrency=128
+        )
+        extra = 0
+        async with client:
+            for start in range(0, rows, batch_size):
+                chunk = slice(start, start + batch_size)
+                results = await run_rows(client, ids[chunk], requests[chunk], concurrency=128)
+                assert all(row["response"] is not None for row in results)
+                extra += sum(row["attempts"] - 1 for row in results)
+        return extra
+
+    cpu, started = _cpu_self(), time.perf_counter()
+    throttled = anyio.run(run)
+    elapsed = time.perf_counter() - started
+    return _numbers(rows, elapsed, _cpu_self() - cpu, throttled)
+
+
 def _cpu_self() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -141,7 +171,9 @@ class ProcessCPU:
         return totals
 
 
-def on_ray(ray: Any, base_url: str, rows: int, quota: str, job_concurrency: int) -> dict[str, Any]:
+def on_ray(
+    ray: Any, base_url: str, rows: int, quota: str, job_concurrency: int, batch_size: int = 0
+) -> dict[str, Any]:
     from vertexchat.ray import ClientRecipe, complete
 
     items = [{"custom_id": f"r{n}", "request": json.dumps(body(n))} for n in range(rows)]
@@ -151,7 +183,8 @@ def on_ray(ray: Any, base_url: str, rows: int, quota: str, job_concurrency: int)
     )
     cpu, started = ProcessCPU(), time.perf_counter()
     done = throttled = 0
-    results = complete(dataset, recipe, actors=2, quota=quota, batch_size=max(64, rows // 8))
+    batch_size = batch_size or max(64, rows // 8)
+    results = complete(dataset, recipe, actors=2, quota=quota, batch_size=batch_size)
     for batch in results.iter_batches(batch_format="pyarrow", batch_size=None):
         for row in batch.to_pylist():
             assert row["response"] is not None, row["error"]
@@ -163,6 +196,8 @@ def on_ray(ray: Any, base_url: str, rows: int, quota: str, job_concurrency: int)
     numbers: dict[str, Any] = _numbers(rows, elapsed, spent["actors"], throttled)
     numbers["driver_cpu_ms_per_row"] = 1000 * spent["driver"] / rows
     numbers["ray_system_cpu_ms_per_row"] = 1000 * spent["ray"] / rows
+    numbers["actor_cpu_s"] = spent["actors"]
+    numbers["all_cpu_s"] = sum(spent.values())
     return numbers
 
 
@@ -210,15 +245,31 @@ def _show(name: str, numbers: dict[str, Any]) -> None:
 
 
 def throughput(args: argparse.Namespace) -> None:
+    rows, small, batch = args.rows, args.rows // 4, args.batch_size
     with emulator("--latency", str(args.latency)) as base_url:
-        _show("one process (client.batch)", one_process(base_url, args.rows, None))
+        single = one_process(base_url, rows, None)
+        _show("one process (client.batch)", single)
+        _show("one process (run_rows)", one_process_rows(base_url, rows, batch))
         ray = _start_ray()
         try:
-            _show("vertexchat on Ray, 2 actors", on_ray(ray, base_url, args.rows, "split", 256))
+            few = on_ray(ray, base_url, small, "split", 256, batch)
+            _show(f"vertexchat on Ray, 2 actors, {small}", few)
+            many = on_ray(ray, base_url, rows, "split", 256, batch)
+            _show(f"vertexchat on Ray, 2 actors, {rows}", many)
             http = http_processor(ray, base_url, args.http_rows)
             _show("Ray Data LLM HttpRequestProcessor", http)
         finally:
             ray.shutdown()
+    base = single["cpu_ms_per_row"]
+    marginal = 1000 * (many["actor_cpu_s"] - few["actor_cpu_s"]) / (rows - small)
+    marginal_all = 1000 * (many["all_cpu_s"] - few["all_cpu_s"]) / (rows - small)
+    print(f"\nCPU per row against one process ({base:.2f} ms, client.batch):")
+    print(f"  actors, all-in at {rows} rows:   {many['cpu_ms_per_row'] / base:.2f}x")
+    print(f"  actors, each further row:        {marginal / base:.2f}x ({marginal:.2f} ms)")
+    print(f"  every process, each further row: {marginal_all / base:.2f}x ({marginal_all:.2f} ms)")
+    if "rows_per_s" in http:
+        ratio = many["rows_per_s"] / http["rows_per_s"]
+        print(f"rows/s against HttpRequestProcessor: {ratio:.1f}x")
 
 
 def quota(args: argparse.Namespace) -> None:
@@ -242,7 +293,8 @@ def quota(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--batch-size", type=int, default=512, help="rows per actor batch")
     parser.add_argument("--http-rows", type=int, default=100)
     parser.add_argument("--latency", type=float, default=0.25)
     parser.add_argument("--max-concurrency", type=int, help="capacity-429 mode: compare quotas")

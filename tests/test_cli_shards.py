@@ -227,3 +227,27 @@ def test_an_id_twice_in_an_output_directory_counts_by_its_best_line(tmp_path: Pa
     assert sorted(line["custom_id"] for line in lines) == ["x", "y"]
     assert [line for line in lines if line["custom_id"] == "x"] == [answer]
     assert records(output / "part-b.jsonl") == []  # the superseded error was compacted away
+
+
+def test_a_directory_journaled_by_workers_resumes_with_the_cli_and_back(tmp_path: Path) -> None:
+    # One output format for every engine: what Ray/Dask workers journal (``_shards.Journal``)
+    # the CLI resumes, and what the CLI writes the engines' reader (``read_index``) reads.
+    from vertexchat._shards import Journal, read_index
+
+    source, output = tmp_path / "in.jsonl", tmp_path / "out"
+    ids = write_shards(tmp_path, {"in.jsonl": 30})
+    journal = Journal(output)
+    answered = {"id": "r", "object": "chat.completion", "created": 1, "model": "m", "choices": []}
+    for custom_id in ids[:10]:
+        journal.write({"custom_id": custom_id, "response": answered})
+    throttled = {"type": "RateLimitError", "message": "m", "status_code": 429, "kind": "transient"}
+    journal.write({"custom_id": ids[10], "error": throttled})
+    journal.close()
+    with emulator_server() as (emulator, url):
+        resumed = run_cli(batch(source, output, url, "-q"))
+        sent = sorted(request.body["messages"][0]["content"] for request in emulator.requests)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sent == sorted(f"q {cid}" for cid in ids[10:])  # the transient failure redone
+    index = read_index(output)
+    assert index.outcomes == dict.fromkeys(ids, "ok")
+    assert (index.lines, index.duplicates) == (30, 0)  # the CLI compacted the 429 line away
