@@ -8,9 +8,11 @@ thread each) for the module; Dask is imported inside the fixtures and tests, so 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -324,3 +326,104 @@ def test_bad_input_is_refused_with_the_field_named(cluster: Any, emulator: Emula
     twice = [{"custom_id": "a", "request": request(1)}, {"custom_id": "a", "request": request(2)}]
     with pytest.raises(ValueError, match="duplicate custom_id 'a'"):
         complete(bag(twice, 1), recipe).compute()
+
+
+DRIVER = """
+import json, sys
+import dask.bag
+from distributed import Client
+import vertexchat.dask
+from vertexchat.dask import ClientRecipe
+
+address, source, output, base_url = sys.argv[1:5]
+with Client(address) as client:
+    rows = [json.loads(line) for line in open(source)]
+    bag = dask.bag.from_sequence(rows, npartitions=20)
+    recipe = ClientRecipe(base_url=base_url, auth="none", max_concurrency=8)
+    results = vertexchat.dask.complete(bag, recipe, output=output).compute()
+    print(json.dumps({"rows": len(results)}))
+"""
+
+
+def _sent(log: Path) -> dict[str, int]:
+    """How often each question reached the emulator (its --request-log)."""
+    sent: dict[str, int] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        question = json.loads(line)["body"]["messages"][-1]["content"]
+        sent[question] = sent.get(question, 0) + 1
+    return sent
+
+
+def _wait_until_quiet(log: Path) -> None:
+    """Wait until the emulator has received nothing new for a second."""
+    size, unchanged = -1, 0
+    while unchanged < 10:
+        time.sleep(0.1)
+        current = log.stat().st_size
+        unchanged = unchanged + 1 if current == size else 0
+        size = current
+
+
+def test_a_killed_job_rerun_sends_no_finished_id_again_and_reads_once(
+    cluster: Any, emulator: Emulator, tmp_path: Path
+) -> None:
+    from vertexchat._shards import read_index
+    from vertexchat.dask import read_results
+
+    log = tmp_path / "requests.log"
+    base_url = emulator("--no-auth", "--latency", "0.05", "--request-log", str(log))
+    source, output = tmp_path / "requests.jsonl", tmp_path / "results"
+    source.write_text("".join(json.dumps(row) + "\n" for row in items(400)))
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    command = [sys.executable, str(driver), cluster.scheduler.address, str(source), str(output)]
+    command.append(base_url)
+    with (tmp_path / "first.log").open("w") as first_log:
+        first = subprocess.Popen(command, stdout=first_log, stderr=first_log)
+        while len(read_index(output).outcomes) < 60:
+            assert first.poll() is None, "the job ended before it was killed"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    _wait_until_quiet(log)  # partitions already running finish on the workers
+    finished = read_index(output).finished()
+    assert 60 <= len(finished) < 400
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout.splitlines()[-1])["rows"] <= 400 - len(finished)
+    rows = read_results(output).compute()
+    assert sorted(row["custom_id"] for row in rows) == sorted(r["custom_id"] for r in items(400))
+    assert all(row["response"] is not None for row in rows)
+    sent = _sent(log)
+    for custom_id in finished:  # finished before the rerun: paid once, never sent again
+        assert sent[f"question {custom_id.removeprefix('row-')}"] == 1
+    assert set(sent) == {f"question {n}" for n in range(400)}
+    assert sum(count - 1 for count in sent.values()) <= 2 * 8
+
+
+def test_output_needs_unique_ids_and_redoes_transient_failures(
+    cluster: Any, emulator: Emulator, tmp_path: Path
+) -> None:
+    import dask.bag
+
+    from vertexchat._shards import Journal
+    from vertexchat.dask import complete, read_results
+
+    base_url = emulator("--no-auth")
+    recipe = ClientRecipe(base_url=base_url, auth="none")
+    twice = dask.bag.from_sequence([*items(3), items(2)[1]], npartitions=2)
+    with pytest.raises(ValueError, match="duplicate custom_id 'row-1'"):
+        complete(twice, recipe, output=tmp_path / "out")
+    output = tmp_path / "results"
+    journal = Journal(output)
+    overloaded = {"type": "RateLimitError", "message": "m", "status_code": 429}
+    journal.write({"custom_id": "row-0", "error": {**overloaded, "kind": "transient"}})
+    rejected = {"type": "BadRequestError", "message": "m", "status_code": 400}
+    journal.write({"custom_id": "row-1", "error": {**rejected, "kind": "permanent"}})
+    journal.close()
+    rows = complete(dask.bag.from_sequence(items(3), npartitions=2), recipe, output=output)
+    assert sorted(row["custom_id"] for row in rows.compute()) == ["row-0", "row-2"]
+    final = {row["custom_id"]: row for row in read_results(output).compute()}
+    assert sorted(final) == ["row-0", "row-1", "row-2"]  # row-0 twice on disk: read once
+    assert final["row-0"]["response"] is not None
+    assert final["row-1"]["status_code"] == 400

@@ -10,18 +10,15 @@ and a reader sees every id once; only the calls in flight at the kill are made a
 
 from __future__ import annotations
 
-import json
+import functools
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from ._jsonl import outcome_of
-from ._rows import row_from_line
-from ._shards import better, read_index, shard_paths
+from ._shards import best_row, read_index, rows_of_lines, shard_paths
 
 __all__ = ["RESULT_SCHEMA", "pending", "read_results", "result_table"]
 
@@ -113,31 +110,10 @@ def read_results(output: str | os.PathLike[str]) -> Any:
 
 
 def _parse_lines(batch: pa.Table) -> pa.Table:
-    return result_table(list(_rows_of(batch.column("text").to_pylist())))
-
-
-def _rows_of(texts: list[str]) -> Iterator[dict[str, Any]]:
-    for text in texts:
-        try:
-            record = json.loads(text)
-        except ValueError:
-            continue  # a last line a kill cut short, or a line of a file that is not ours
-        if outcome_of(record) is not None:
-            yield row_from_line(record)
+    return result_table(list(rows_of_lines(batch.column("text").to_pylist())))
 
 
 def _best_row(group: pa.Table) -> pa.Table:
     if group.num_rows == 1:
         return group
-    rows = group.to_pylist()
-    best = rows[0]
-    for row in rows[1:]:
-        if better(_outcome(row), _outcome(best)):
-            best = row
-    return result_table([best])
-
-
-def _outcome(row: dict[str, Any]) -> Any:
-    if row["response"] is not None:
-        return "ok"
-    return outcome_of({"custom_id": row["custom_id"], "error": json.loads(row["error"])})
+    return result_table([functools.reduce(best_row, group.to_pylist())])

@@ -18,22 +18,27 @@ Exactly-once, as a reader sees it:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ._jsonl import Outcome, encode_line, parse_output_line
+from ._jsonl import Outcome, encode_line, outcome_of, parse_output_line
+from ._rows import row_from_line
 
 __all__ = [
     "SHARD_SUFFIX",
     "Journal",
     "ShardIndex",
+    "best_row",
     "better",
     "fsync_directory",
     "read_index",
+    "row_outcome",
+    "rows_of_lines",
     "shard_paths",
     "whole_lines",
 ]
@@ -141,6 +146,34 @@ def whole_lines(path: Path) -> Iterator[bytes]:
 def better(new: Outcome, old: Outcome) -> bool:
     """Whether a row with outcome ``new`` replaces one with ``old`` for the same id."""
     return _RANK[new] > _RANK[old]
+
+
+def rows_of_lines(texts: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The result rows (``_rows.RESULT_COLUMNS``) of shard lines read as text.
+
+    A line that is not JSON (the last line a kill cut short) or not a result is skipped.
+    """
+    for text in texts:
+        try:
+            record = json.loads(text)
+        except ValueError:
+            continue
+        if outcome_of(record) is not None:
+            yield row_from_line(record)
+
+
+def best_row(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Of two rows of one id, the one a reader keeps (the first when they are as good)."""
+    return second if better(row_outcome(second), row_outcome(first)) else first
+
+
+def row_outcome(row: Mapping[str, Any]) -> Outcome:
+    """What a result row says about its request (``ok``, ``transient``, ``permanent``)."""
+    if row["response"] is not None:
+        return "ok"
+    error = json.loads(row["error"])
+    outcome = outcome_of({"custom_id": row["custom_id"], "error": error})
+    return "permanent" if outcome is None or outcome == "ok" else outcome
 
 
 def fsync_directory(directory: Path) -> None:

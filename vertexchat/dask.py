@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
+import dask
 import dask.bag
 from distributed import Semaphore, WorkerPlugin, get_client
 
@@ -43,6 +45,7 @@ from ._rows import (
     output_line,
     run_rows,
 )
+from ._shards import Journal, best_row, read_index, rows_of_lines, shard_paths
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -52,6 +55,7 @@ __all__ = [
     "complete",
     "complete_partition",
     "output_line",
+    "read_results",
 ]
 
 Quota = Literal["split", "semaphore"]
@@ -67,6 +71,7 @@ class _ProcessClients:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._clients: dict[ClientRecipe, Client] = {}
+        self._journals: dict[str, Journal] = {}
 
     def run(
         self, recipe: ClientRecipe, ids: list[str], requests: list[Any], **options: Any
@@ -79,6 +84,14 @@ class _ProcessClients:
                 client = self._clients[recipe] = recipe.client()
         job = run_rows(client, ids, requests, **options)
         return asyncio.run_coroutine_threadsafe(job, loop).result()
+
+    def journal(self, directory: str) -> Journal:
+        """This process's shard in ``directory`` (written from its event loop only)."""
+        with self._lock:
+            journal = self._journals.get(directory)
+            if journal is None:
+                journal = self._journals[directory] = Journal(directory)
+            return journal
 
     def _start(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -93,8 +106,12 @@ class _ProcessClients:
         """Cancel what still runs, close every client on its loop, then end the loop."""
         with self._lock:
             loop, thread, clients = self._loop, self._thread, list(self._clients.values())
+            journals = list(self._journals.values())
             self._loop = self._thread = None
             self._clients.clear()
+            self._journals.clear()
+        for journal in journals:
+            journal.close()
         if loop is None or thread is None:
             return
         closing = asyncio.run_coroutine_threadsafe(_close_all(clients), loop)
@@ -144,17 +161,24 @@ def complete_partition(
     model: str | None = None,
     semaphore: Any = None,
     lease_size: int = 1,
+    output_dir: str | None = None,
+    finished: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """Result rows for one partition of ``custom_id`` + ``request`` dicts, in its order.
 
     Runs on this process's client for ``recipe``. With ``semaphore`` (a
     ``distributed.Semaphore`` whose every lease is worth ``lease_size`` calls in flight), the
     partition keeps as many calls in flight as its leases are worth: at least one lease
-    (waiting for it), at most enough for ``concurrency`` calls.
+    (waiting for it), at most enough for ``concurrency`` calls. With ``output_dir``,
+    rows whose id is in ``finished`` are dropped and each finished row is appended at once to
+    this process's shard there.
     """
-    rows = list(rows)
+    rows = [row for row in rows if _field(row, "custom_id") not in finished]
     if not rows:
         return []
+    options: dict[str, Any] = {}
+    if output_dir is not None:
+        options["on_line"] = _clients.journal(output_dir).write
     ids = [_field(row, "custom_id") for row in rows]
     requests = [_field(row, "request") for row in rows]
     wanted = min(concurrency, len(rows))
@@ -163,7 +187,7 @@ def complete_partition(
         leases = _acquire(semaphore, -(-wanted // lease_size))
         wanted = min(wanted, leases * lease_size)
     try:
-        return _clients.run(recipe, ids, requests, concurrency=wanted, model=model)
+        return _clients.run(recipe, ids, requests, concurrency=wanted, model=model, **options)
     except FATAL_ERRORS as exc:
         raise JobStoppedError.from_error(exc) from None
     finally:
@@ -197,6 +221,8 @@ def complete(
     concurrency: int | None = None,
     quota: Quota = "split",
     model: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    retry_failed: bool = False,
 ) -> dask.bag.Bag:
     """A lazy Bag of result rows for a Bag of ``custom_id`` + ``request`` dicts.
 
@@ -205,6 +231,12 @@ def complete(
     is how many worker processes share the quota (default: the connected cluster's workers,
     or 1 without one). ``concurrency`` caps the calls one partition keeps in flight (default:
     one worker's share). Partitions keep their order and their rows'.
+
+    ``output`` (a directory the workers share) makes the job exactly-once, as
+    ``vertexchat.ray.complete(..., output=)``: ids must be unique across the bag (checked
+    here, computing that field once), those already finished in ``output`` are dropped before
+    any call, and every worker process appends each finished row there at once; rerun the
+    same call after a kill, and read the rows with ``read_results``.
     """
     if not isinstance(bag, dask.bag.Bag):
         raise TypeError(
@@ -234,9 +266,51 @@ def complete(
         # The leases cap the job's calls in flight (a partition asks for one worker's share);
         # rpm and tpm stay split.
         share = replace(share, max_concurrency=total)
+    if output is not None:
+        _check_ids(bag)
+        # (not "output": dask's map_partitions has a keyword of that name)
+        options["output_dir"] = os.path.abspath(os.fspath(output))
+        done = frozenset(read_index(options["output_dir"]).finished(retry_failed=retry_failed))
+        options["finished"] = dask.delayed(done, pure=True)  # shipped once, not per partition
     if cluster is not None:
         cluster.register_plugin(ClientsPlugin(), name=_PLUGIN_NAME)
     return bag.map_partitions(complete_partition, share, **options)
+
+
+def _check_ids(bag: dask.bag.Bag) -> None:
+    seen: set[str] = set()
+    for custom_id in bag.map(_field, "custom_id").compute():
+        if not isinstance(custom_id, str) or not custom_id:
+            raise ValueError(f"custom_id must be a non-empty string, not {custom_id!r}")
+        if custom_id in seen:
+            raise ValueError(f"duplicate custom_id {custom_id!r}: each row needs its own")
+        seen.add(custom_id)
+
+
+def read_results(output: str | os.PathLike[str]) -> dask.bag.Bag:
+    """A Bag of the result rows in ``output``: exactly one per ``custom_id`` (lazy).
+
+    The rule of ``vertexchat.ray.read_results``: an answer over an error, a permanent error
+    over a transient one; ``attempts`` and ``latency`` read as None (shards do not keep them).
+    """
+    paths = [str(path) for path in shard_paths(output)]
+    if not paths:
+        return dask.bag.from_sequence([], npartitions=1)
+    rows = dask.bag.read_text(paths).map_partitions(_parse_lines)
+    pairs = rows.foldby(_row_id, best_row, combine=best_row)
+    return pairs.map(_second)
+
+
+def _parse_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
+    return list(rows_of_lines(lines))
+
+
+def _row_id(row: Mapping[str, Any]) -> str:
+    return str(row["custom_id"])
+
+
+def _second(pair: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    return pair[1]
 
 
 def _cluster_client() -> Any:
