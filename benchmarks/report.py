@@ -140,6 +140,8 @@ def source_digest() -> str:
     digest = hashlib.sha256()
     for folder in ("vertexchat", "benchmarks"):
         for path in sorted((REPO_ROOT / folder).rglob("*.py")):
+            if any(part.startswith(".") for part in path.relative_to(REPO_ROOT).parts):
+                continue  # benchmarks/.work holds venvs the harness itself builds mid-run
             digest.update(str(path.relative_to(REPO_ROOT)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -117,3 +117,22 @@ def test_request_body_names_a_publisher_model(stream: bool) -> None:
     body = json.loads(canned.request_body(stream=stream))
     assert body["model"].startswith("google/")
     assert body.get("stream", False) is stream
+
+
+def test_the_source_digest_ignores_what_the_harness_builds_mid_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The harness installs contenders into benchmarks/.work while it runs; counting those
+    # files as source flagged every run as "source changed during the run".
+    from benchmarks import report
+
+    for folder in ("vertexchat", "benchmarks"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "module.py").write_text("x = 1\n")
+    monkeypatch.setattr(report, "REPO_ROOT", tmp_path)
+    before = report.source_digest()
+    (tmp_path / "benchmarks" / ".work" / "venv").mkdir(parents=True)
+    (tmp_path / "benchmarks" / ".work" / "venv" / "activate_this.py").write_text("y = 2\n")
+    assert report.source_digest() == before
+    (tmp_path / "vertexchat" / "module.py").write_text("x = 2\n")
+    assert report.source_digest() != before
