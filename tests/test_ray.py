@@ -392,3 +392,35 @@ def test_pending_refuses_duplicate_ids_and_read_results_keeps_the_best_row(
     assert sorted(rows) == ["x", "y", "z"]  # x twice on disk (429, then an answer): read once
     assert rows["x"]["response"] is not None
     assert rows["y"]["error_type"] == "InvalidRequestError"
+
+
+def test_an_actor_class_of_the_batcher_exits_without_a_traceback(
+    cluster: Any, emulator: Emulator, tmp_path: Path
+) -> None:
+    # ray.remote(ChatCompletions) builds an ActorClass from the class without running its
+    # __init__; its __del__ once failed at exit ("Exception ignored ... no attribute").
+    base_url = emulator("--no-auth")
+    script = tmp_path / "actor.py"
+    script.write_text(
+        "import os, sys\n"
+        "os.environ['RAY_ENABLE_UV_RUN_RUNTIME_ENV'] = '0'\n"
+        "import pyarrow as pa, ray\n"
+        "from vertexchat.ray import ChatCompletions, ClientRecipe\n"
+        "ray.init(address=sys.argv[1], logging_level='ERROR')\n"
+        "recipe = ClientRecipe(base_url=sys.argv[2], auth='none')\n"
+        "actor = ray.remote(ChatCompletions).remote(recipe)\n"
+        f"batch = pa.table({{'custom_id': ['a'], 'request': [{request(1)!r}]}})\n"
+        "print(ray.get(actor.__call__.remote(batch)).column('response').null_count)\n"
+    )
+    address = cluster.get_runtime_context().gcs_address
+    done = subprocess.run(
+        [sys.executable, str(script), address, base_url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0"]  # the row was answered
+    assert "Exception ignored" not in done.stderr
+    assert "Traceback" not in done.stderr

@@ -35,12 +35,6 @@ _BATCHES_PER_ACTOR = 2  # one running, one queued: an actor never waits for the 
 class _Batcher(ChatCompletions):
     """``ChatCompletions`` that also reports its limiter, for the progress line."""
 
-    def __del__(self) -> None:
-        # ray.remote() derives its ActorClass from this class and never runs __init__ on it:
-        # only an instance that built a client has one to close.
-        if "_client" in vars(self):
-            super().__del__()
-
     def gauges(self) -> tuple[int, int, int]:
         """In flight, current limit and 429 cuts of this actor's client."""
         limiter = self._client.limiter

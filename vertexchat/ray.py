@@ -195,7 +195,10 @@ class ChatCompletions:
         self._client.close()
 
     def __del__(self) -> None:
-        self.close()
+        # ray.remote() derives its ActorClass from this class without running __init__: only
+        # an instance that built a client has one to close.
+        if "_client" in vars(self):
+            self.close()
 
 
 def _run_on(
