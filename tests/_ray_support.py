@@ -1,17 +1,18 @@
-"""Fixtures of the Ray tests: one local Ray cluster per module, ``vertexchat emulator``
-subprocesses. Import them into a test module (``from tests._ray_support import cluster``)."""
+"""Fixtures of the Ray tests: one local Ray cluster per module, and (re-exported) the engine
+tests' ``vertexchat emulator`` subprocesses. Import them into a test module
+(``from tests._ray_support import cluster, emulator``)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-Emulator = Callable[..., str]
+from tests._engine_support import Emulator, emulator
+
+__all__ = ["Emulator", "cluster", "emulator"]
 
 
 @pytest.fixture(scope="module")
@@ -26,26 +27,3 @@ def cluster() -> Iterator[Any]:
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
     ray.shutdown()
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    """Start ``vertexchat emulator`` subprocesses; returns their base URLs."""
-    processes: list[subprocess.Popen[str]] = []
-
-    def start(*options: str) -> str:
-        command = [sys.executable, "-m", "vertexchat", "emulator", "--port", "0", *options]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        processes.append(process)
-        assert process.stdout is not None
-        for line in process.stdout:
-            if line.strip().startswith("base URL:"):
-                return line.split()[-1]
-        raise AssertionError(f"the emulator did not start: exit {process.wait()}")
-
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait()
-        assert process.stdout is not None
-        process.stdout.close()

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vertexchat
+from tests._engine_support import (
+    Emulator,
+    emulator,
+    sent_questions,
+    start_emulator,
+    stop_emulators,
+    wait_until_quiet,
+)
 from vertexchat._rows import RESULT_COLUMNS, ClientRecipe
+
+__all__ = ["emulator"]  # a fixture, imported for pytest
 
 pytestmark = pytest.mark.dask
 
@@ -37,36 +47,6 @@ def request(n: int, **extra: Any) -> str:
 
 def items(count: int) -> list[dict[str, str]]:
     return [{"custom_id": f"row-{n}", "request": request(n)} for n in range(count)]
-
-
-Emulator = Callable[..., str]
-
-
-def _start_emulator(processes: list[subprocess.Popen[str]], *options: str) -> str:
-    command = [sys.executable, "-m", "vertexchat", "emulator", "--port", "0", *options]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    processes.append(process)
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.strip().startswith("base URL:"):
-            return line.split()[-1]
-    raise AssertionError(f"the emulator did not start: exit {process.wait()}")
-
-
-def _stop(processes: list[subprocess.Popen[str]]) -> None:
-    for process in processes:
-        process.terminate()
-        process.wait()
-        assert process.stdout is not None
-        process.stdout.close()
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    """Start ``vertexchat emulator`` subprocesses; returns their base URLs."""
-    processes: list[subprocess.Popen[str]] = []
-    yield lambda *options: _start_emulator(processes, *options)
-    _stop(processes)
 
 
 @pytest.fixture(scope="module")
@@ -255,8 +235,8 @@ def _environment() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     processes: list[subprocess.Popen[str]] = []
-    yield _start_emulator(processes, "--no-auth")
-    _stop(processes)
+    yield start_emulator(processes, "--no-auth")
+    stop_emulators(processes)
     import vertexchat.dask
 
     vertexchat.dask._clients.close()  # this test process's clients (no cluster there)
@@ -345,25 +325,6 @@ with Client(address) as client:
 """
 
 
-def _sent(log: Path) -> dict[str, int]:
-    """How often each question reached the emulator (its --request-log)."""
-    sent: dict[str, int] = {}
-    for line in log.read_text(encoding="utf-8").splitlines():
-        question = json.loads(line)["body"]["messages"][-1]["content"]
-        sent[question] = sent.get(question, 0) + 1
-    return sent
-
-
-def _wait_until_quiet(log: Path) -> None:
-    """Wait until the emulator has received nothing new for a second."""
-    size, unchanged = -1, 0
-    while unchanged < 10:
-        time.sleep(0.1)
-        current = log.stat().st_size
-        unchanged = unchanged + 1 if current == size else 0
-        size = current
-
-
 def test_a_killed_job_rerun_sends_no_finished_id_again_and_reads_once(
     cluster: Any, emulator: Emulator, tmp_path: Path
 ) -> None:
@@ -385,7 +346,7 @@ def test_a_killed_job_rerun_sends_no_finished_id_again_and_reads_once(
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
         first.wait()
-    _wait_until_quiet(log)  # partitions already running finish on the workers
+    wait_until_quiet(log)  # partitions already running finish on the workers
     finished = read_index(output).finished()
     assert 60 <= len(finished) < 400
     second = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
@@ -394,7 +355,7 @@ def test_a_killed_job_rerun_sends_no_finished_id_again_and_reads_once(
     rows = read_results(output).compute()
     assert sorted(row["custom_id"] for row in rows) == sorted(r["custom_id"] for r in items(400))
     assert all(row["response"] is not None for row in rows)
-    sent = _sent(log)
+    sent = sent_questions(log)
     for custom_id in finished:  # finished before the rerun: paid once, never sent again
         assert sent[f"question {custom_id.removeprefix('row-')}"] == 1
     assert set(sent) == {f"question {n}" for n in range(400)}

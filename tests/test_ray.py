@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import vertexchat
+from tests._engine_support import sent_questions, wait_for, wait_until_quiet
+from tests._ray_support import Emulator, cluster, emulator
 from vertexchat._rows import ClientRecipe
+
+__all__ = ["cluster", "emulator"]  # fixtures, imported for pytest
+
 
 pytestmark = [
     pytest.mark.ray,
@@ -38,45 +41,6 @@ QUICK_RETRIES = vertexchat.RetryPolicy(max_attempts=10, initial_delay=0.01, max_
 def request(n: int, **extra: Any) -> str:
     messages = [{"role": "user", "content": f"question {n}"}]
     return json.dumps({"model": MODEL, "messages": messages, **extra})
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    # Under `uv run`, Ray would rebuild the environment for its workers from the uv command
-    # line (without the ray extra); a local cluster shares this interpreter instead.
-    os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    yield ray
-    ray.shutdown()
-
-
-Emulator = Callable[..., str]
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    """Start ``vertexchat emulator`` subprocesses; returns their base URLs."""
-    processes: list[subprocess.Popen[str]] = []
-
-    def start(*options: str) -> str:
-        command = [sys.executable, "-m", "vertexchat", "emulator", "--port", "0", *options]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        processes.append(process)
-        assert process.stdout is not None
-        for line in process.stdout:
-            if line.strip().startswith("base URL:"):
-                return line.split()[-1]
-        raise AssertionError(f"the emulator did not start: exit {process.wait()}")
-
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait()
-        assert process.stdout is not None
-        process.stdout.close()
 
 
 def dataset(ray: Any, ids: list[str], requests: list[str]) -> Any:
@@ -181,7 +145,7 @@ def test_cli_on_ray_is_exactly_once_after_a_kill_and_rerun(
     ]  # fmt: skip
     with (tmp_path / "first.log").open("w") as log:
         first = subprocess.Popen(command, stderr=log)
-        _wait_for_lines(output, 100, first)
+        wait_for(lambda: _lines(output) >= 100, first)
         first.send_signal(signal.SIGKILL)
         first.wait()
     written = output.read_text(encoding="utf-8").count("\n")
@@ -209,20 +173,8 @@ def test_cli_on_ray_is_exactly_once_after_a_kill_and_rerun(
     assert "nothing to do" in again.stderr
 
 
-def _wait_for_lines(path: Path, count: int, process: subprocess.Popen[bytes]) -> None:
-    """Block until ``path`` has ``count`` lines (the CLI writes them as results arrive)."""
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set() and process.poll() is None:
-            if path.exists() and path.read_bytes().count(b"\n") >= count:
-                done.set()
-            done.wait(0.05)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    watcher.join(timeout=600)
-    assert done.is_set(), "the CLI ended before writing enough lines"
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
 def test_the_batcher_closes_its_client_on_the_loop_it_ran_on(emulator: Emulator) -> None:
@@ -288,14 +240,6 @@ print(json.dumps(vertexchat.ray.run(requests, recipe, output, actors=2, batch_si
 """
 
 
-def _sent(log: Path) -> Counter[str]:
-    """How often each question reached the emulator (its --request-log)."""
-    sent: Counter[str] = Counter()
-    for line in log.read_text(encoding="utf-8").splitlines():
-        sent[json.loads(line)["body"]["messages"][-1]["content"]] += 1
-    return sent
-
-
 def test_a_killed_dataset_job_rerun_sends_no_finished_id_again_and_reads_once(
     cluster: Any, emulator: Emulator, tmp_path: Path
 ) -> None:
@@ -313,10 +257,10 @@ def test_a_killed_dataset_job_rerun_sends_no_finished_id_again_and_reads_once(
     command += [str(source), str(output), base_url]
     with (tmp_path / "first.log").open("w") as first_log:
         first = subprocess.Popen(command, stdout=first_log, stderr=first_log)
-        _wait_for(lambda: len(read_index(output).finished()) >= 100, first)
+        wait_for(lambda: len(read_index(output).finished()) >= 100, first)
         first.send_signal(signal.SIGKILL)
         first.wait()
-    _wait_until_quiet(log)  # the dead driver's actors run on until Ray reaps them
+    wait_until_quiet(log)  # the dead driver's actors run on until Ray reaps them
     finished = read_index(output).finished()
     assert 100 <= len(finished) < 600
     second = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
@@ -327,7 +271,7 @@ def test_a_killed_dataset_job_rerun_sends_no_finished_id_again_and_reads_once(
     assert Counter(row["custom_id"] for row in results) == Counter(r["custom_id"] for r in rows)
     assert all(row["response"] is not None for row in results)
     assert all(row["total_tokens"] > 0 and row["attempts"] is None for row in results)
-    sent = _sent(log)
+    sent = sent_questions(log)
     for custom_id in finished:  # finished before the rerun: paid once, never sent again
         assert sent[f"question {custom_id.removeprefix('id-')}"] == 1
     assert set(sent) == {f"question {n}" for n in range(600)}
@@ -336,31 +280,6 @@ def test_a_killed_dataset_job_rerun_sends_no_finished_id_again_and_reads_once(
     # flight (the job's concurrency, 8) and answers an actor had not yet written down.
     assert resent <= 2 * 8
     assert pending(cluster.data.read_json(source), output).count() == 0  # a rerun sends nothing
-
-
-def _wait_until_quiet(log: Path) -> None:
-    """Wait until the emulator has received nothing new for a second."""
-    quiet = threading.Event()
-    size, unchanged = -1, 0
-    while unchanged < 10 and not quiet.wait(0.1):
-        current = log.stat().st_size
-        unchanged = unchanged + 1 if current == size else 0
-        size = current
-
-
-def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set() and process.poll() is None:
-            if condition():
-                done.set()
-            done.wait(0.05)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    watcher.join(timeout=600)
-    assert done.is_set(), "the job ended before the condition held"
 
 
 def test_pending_refuses_duplicate_ids_and_read_results_keeps_the_best_row(
