@@ -228,10 +228,35 @@ def test_a_target_that_breaks_mid_run_stops_on_ray_keeping_what_arrived(
     errors = [line for line in written if "error" in line]
     assert {line["error"]["status_code"] for line in errors} == {404}
     assert len(errors) >= 50
-    assert len(written) <= sent < 2000  # the batches still out were cancelled, not run out
+    # The batches still out were stopped, not run out (no call started after the stop), and
+    # every call made is written: the 200 answers were all kept, none to be paid again.
+    assert len(written) == sent < 2000
+    assert sum("response" in line for line in written) == 200
     with emulator_server() as (_, url):
         fixed = run_cli(on_ray(cluster, source, output, url, "--retry-failed", "-q"))
     assert fixed.returncode == 0, fixed.stderr
     final = records(output)
     assert Counter(line["custom_id"] for line in final) == Counter(ids)
     assert all("response" in line for line in final)
+
+
+def test_ctrl_c_on_ray_writes_every_call_already_made(cluster: Any, tmp_path: Path) -> None:
+    # SIGINT mid-run: the actors start no new call, finish those in flight and hand back their
+    # rows, so every request the server saw is a written line (nothing paid for twice).
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    ids = write_input(source, 1000)
+    slow = EmulatorLogic(require_auth=False, faults=Faults(latency=0.1))
+    with emulator_server(slow) as (emulator, url):
+        command = [*CLI, *on_ray(cluster, source, output, url, "--concurrency", "8",
+                                 "--ray-batch-size", "100", "-q")]  # fmt: skip
+        run = subprocess.Popen(command, cwd=ROOT, env=cli_env(), stderr=subprocess.PIPE)
+        wait_for_lines(output, 100, run)
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=120)
+        sent = len(emulator.requests)
+    assert run.returncode == 130, stderr.decode()
+    written = records(output)
+    assert len(written) == sent < 1000
+    assert all("response" in line for line in written)
+    assert len({line["custom_id"] for line in written}) == len(written)
+    assert {line["custom_id"] for line in written} <= set(ids)

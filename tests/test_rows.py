@@ -6,6 +6,7 @@ import json
 import pickle
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -59,6 +60,30 @@ async def test_rows_come_back_in_input_order_with_flat_columns() -> None:
         assert row["total_tokens"] == response["usage"]["total_tokens"] > 0
         assert row["prompt_tokens"] == response["usage"]["prompt_tokens"]
         assert output_line(row) == {"custom_id": row["custom_id"], "response": response}
+
+
+async def test_a_stop_starts_no_new_call_and_returns_every_call_made() -> None:
+    # What an actor hands back when a run stops early: no call starts after the stop, the
+    # calls in flight finish, and every call made is a row (nothing paid for is dropped).
+    emulator = Emulator(require_auth=False, faults=Faults(latency=0.02))
+    stop = threading.Event()
+    lines: list[dict[str, Any]] = []
+
+    def journal(line: dict[str, Any]) -> None:
+        lines.append(line)
+        if len(lines) == 5:
+            stop.set()
+
+    ids = [f"id-{n}" for n in range(40)]
+    async with connect(emulator, auth=None) as client:
+        rows = await run_rows(
+            client, ids, [request(n) for n in range(40)], concurrency=2, on_line=journal, stop=stop
+        )
+        sent = len(emulator.requests)
+    assert sorted(row["custom_id"] for row in rows) == sorted(line["custom_id"] for line in lines)
+    assert 5 <= len(rows) <= 5 + 2 + 2  # + the calls in flight + the finished ones buffered
+    assert all(row["response"] is not None for row in rows)
+    assert sent == len(rows)
 
 
 async def test_unusable_requests_are_error_rows_and_never_sent() -> None:

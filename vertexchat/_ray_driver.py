@@ -6,7 +6,9 @@ input never sits in the driver at once. Each actor is a ``vertexchat.ray.ChatCom
 (one ``Client``, its share of the job's quota). Results are written by the driver alone, as
 each batch arrives, and fed to the same ``FailureWatch`` and progress display as the local
 run: the first ``PROBE`` requests go out as one batch of their own, so a wrong URL or model
-stops the job (exit 3) after a handful of requests, not thousands.
+stops the job (exit 3) after a handful of requests, not thousands. When a run stops (exit 3,
+Ctrl-C), the actors start no new call and hand back every row they finished, which is
+written: what was paid for is not paid again by the rerun.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .ray import ChatCompletions, JobStoppedError, QuotaCoordinator, stopping_er
 __all__ = ["ActorPool", "write_results"]
 
 _BATCHES_PER_ACTOR = 2  # one running, one queued: an actor never waits for the driver
+_DRAIN_TIMEOUT = 10.0  # seconds the actors get to hand back finished rows when a run stops
 
 
 class _Batcher(ChatCompletions):
@@ -99,6 +102,24 @@ class ActorPool:
             tables.append(ray.get(ref))
         return tables
 
+    def drain(self, timeout: float) -> list[pa.Table]:
+        """Ask every actor to end its batches now; the rows they had finished, as tables.
+
+        A batch that does not answer within ``timeout`` seconds, or that failed, is left to
+        ``cancel`` (its rows are not written, so a rerun runs them).
+        """
+        if not self._out:
+            return []
+        for actor in self._actors:
+            actor.stop.remote()
+        ready, _ = ray.wait(list(self._out), num_returns=len(self._out), timeout=timeout)
+        tables = []
+        for ref in ready:
+            del self._out[ref]
+            with contextlib.suppress(Exception):  # a batch that failed: its rows are redone
+                tables.append(ray.get(ref))
+        return tables
+
     def cancel(self) -> None:
         """Stop every batch still out (its calls are cancelled; its rows were never written)."""
         for ref in self._out:
@@ -149,7 +170,13 @@ def write_results(
     pool = ActorPool(recipe, args)
     printer = ProgressPrinter(args, job, pool)
     try:
-        _drive(pool, printer, rows, args, job, writer)
+        try:
+            _drive(pool, printer, rows, args, job, writer)
+        except KeyboardInterrupt:
+            _write(pool.drain(_DRAIN_TIMEOUT), job, writer)
+            raise
+        # Stopped early: keep what the actors already have, so the rerun does not pay for it.
+        _write(pool.drain(_DRAIN_TIMEOUT), job, writer)
     except JobStoppedError as exc:
         stop = stopping_error(exc) or exc
         if stop.error_type == "CredentialsError":

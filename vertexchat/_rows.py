@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -178,6 +179,7 @@ async def run_rows(
     model: str | None = None,
     max_retries: int | None = None,
     on_line: Callable[[dict[str, Any]], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[dict[str, Any]]:
     """Run one chunk of rows through ``client.batch``; one result row each, in input order.
 
@@ -186,6 +188,9 @@ async def run_rows(
     or not a valid request becomes an error row with ``attempts`` 0. An error in
     ``FATAL_ERRORS`` (credentials, 401, 403) is raised instead: the rest would fail alike.
     ``on_line`` gets each row's CLI output line the moment the row is finished (a journal).
+    ``stop``, once set, ends the chunk early: no call starts after it, the calls in flight
+    finish, and only the rows finished are returned (the caller's resume runs the others).
+    Nothing already paid for is dropped.
     """
     if len(custom_ids) != len(requests):
         raise ValueError("custom_ids and requests must have the same length")
@@ -205,7 +210,8 @@ async def run_rows(
             positions.append(position)
     options: dict[str, Any] = {} if max_retries is None else {"max_retries": max_retries}
     fatal: BaseException | None = None
-    async with client.batch(bodies, concurrency=concurrency, **options) as run:
+    items = bodies if stop is None else _until(stop, bodies)
+    async with client.batch(items, concurrency=concurrency, **options) as run:
         async for result in run:
             if isinstance(result.error, FATAL_ERRORS):
                 fatal = result.error
@@ -218,6 +224,14 @@ async def run_rows(
     if fatal is not None:
         raise fatal  # outside the batch's task group: the error itself, not a group
     return [row for row in rows if row is not None]
+
+
+def _until(stop: threading.Event, bodies: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``bodies`` until ``stop`` is set (checked as each call is about to start)."""
+    for body in bodies:
+        if stop.is_set():
+            return
+        yield body
 
 
 def _check_ids(custom_ids: Sequence[str]) -> None:

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
@@ -131,6 +132,7 @@ class ChatCompletions:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lease_task: asyncio.Task[None] | None = None
         self._journal = Journal(output) if output is not None else None
+        self._stop = threading.Event()
         if coordinator is not None:
             limiter = self._client.limiter
             assert limiter is not None
@@ -151,10 +153,21 @@ class ChatCompletions:
                 concurrency=self._concurrency,
                 model=self._model,
                 on_line=None if self._journal is None else self._journal.write,
+                stop=self._stop,
             )
         except FATAL_ERRORS as exc:
             raise JobStoppedError.from_error(exc) from None
         return result_table(rows)
+
+    async def stop(self) -> None:
+        """Start no more calls: every batch ends once its calls in flight are done.
+
+        Each batch returns only its finished rows (the others are left out; a resume runs
+        them). For a driver that stops a job early (the CLI's exit 3, Ctrl-C): what was paid
+        for is handed back and written, not lost with a cancelled batch and paid for again by
+        the rerun. Later batches return no rows.
+        """
+        self._stop.set()
 
     async def _renew(self) -> None:
         limiter = self._client.limiter
