@@ -68,6 +68,7 @@ class ProgressPrinter:
         self._rate = RecentRate(window=10.0)
         self._drawn = False
         self._last_draw = time.monotonic()
+        self._closed = False
 
     def snapshot(self) -> ProgressSnapshot:
         """The numbers at this moment."""
@@ -109,6 +110,8 @@ class ProgressPrinter:
 
     def draw(self) -> None:
         """Draw once: in place on a terminal, a new line otherwise."""
+        if self._closed:
+            return  # the last state is on screen; a late tick would draw over the summary
         self._last_draw = time.monotonic()
         snap = self.snapshot()
         if self._tty:
@@ -121,8 +124,9 @@ class ProgressPrinter:
 
     def close(self) -> None:
         """Leave the last state on screen, on its own line, before the summary."""
-        if self._quiet or not self._tty:
+        if self._quiet or not self._tty or self._closed:
             return
         self.draw()
+        self._closed = True
         sys.stderr.write("\n")
         sys.stderr.flush()
