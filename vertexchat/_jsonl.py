@@ -36,6 +36,7 @@ from ._exceptions import (
 from ._response_models import ChatCompletion
 
 __all__ = [
+    "OUTCOME_RANK",
     "FailureWatch",
     "InputLine",
     "Outcome",
@@ -55,7 +56,8 @@ __all__ = [
 ]
 
 Outcome = Literal["ok", "transient", "permanent"]
-_RANK: dict[Outcome, int] = {"transient": 0, "permanent": 1, "ok": 2}
+OUTCOME_RANK: dict[Outcome, int] = {"transient": 0, "permanent": 1, "ok": 2}
+"""Which line of an id a reader keeps when lines disagree: the higher rank."""
 TRANSIENT_STATUS = frozenset({408, 409, 429, 499})
 _TRANSIENT_TYPES = frozenset(
     {
@@ -234,7 +236,7 @@ class OutputIndex:
             custom_id, outcome = parsed
             known = self.last.get(custom_id)
             self.duplicates += known is not None
-            if not (self.best_wins and known and _RANK[known[1]] >= _RANK[outcome]):
+            if not (self.best_wins and known and OUTCOME_RANK[known[1]] >= OUTCOME_RANK[outcome]):
                 self.last[custom_id] = (self.lines, outcome)
         self.lines += 1
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ._jsonl import Outcome, encode_line, outcome_of, parse_output_line
+from ._jsonl import OUTCOME_RANK, Outcome, encode_line, outcome_of, parse_output_line
 from ._rows import row_from_line
 
 __all__ = [
@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 SHARD_SUFFIX = ".jsonl"
-_RANK: dict[Outcome, int] = {"transient": 0, "permanent": 1, "ok": 2}
 
 
 class Journal:
@@ -109,7 +108,7 @@ class ShardIndex:
         known = self.outcomes.get(custom_id)
         if known is not None:
             self.duplicates += 1
-            if _RANK[known] >= _RANK[outcome]:
+            if OUTCOME_RANK[known] >= OUTCOME_RANK[outcome]:
                 return
         self.outcomes[custom_id] = outcome
 
@@ -145,7 +144,7 @@ def whole_lines(path: Path) -> Iterator[bytes]:
 
 def better(new: Outcome, old: Outcome) -> bool:
     """Whether a row with outcome ``new`` replaces one with ``old`` for the same id."""
-    return _RANK[new] > _RANK[old]
+    return OUTCOME_RANK[new] > OUTCOME_RANK[old]
 
 
 def rows_of_lines(texts: Iterable[str]) -> Iterator[dict[str, Any]]:
